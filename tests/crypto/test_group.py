@@ -1,0 +1,181 @@
+"""The Ed25519 prime-order group wrapper, checked against RFC 8032 constants and int arithmetic.
+
+Python ints appear here only as an independent oracle for libsodium's scalar arithmetic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from escrow.crypto import group
+from escrow.crypto.errors import CryptoError
+
+# RFC 8032 s5.1: group order L and the base point B (y = 4/5, x even).
+L = 2**252 + 27742317777372353535851937790883648493
+BASE_POINT_HEX = "5866666666666666666666666666666666666666666666666666666666666666"
+
+# The eight torsion points and the non-canonical encodings of two of them; every one of
+# them must be refused, or a malicious custodian could leak or fix bits of a product.
+SMALL_ORDER_POINTS = [
+    "0100000000000000000000000000000000000000000000000000000000000000",  # identity
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # order 2
+    "0000000000000000000000000000000000000000000000000000000000000000",  # order 4
+    "0000000000000000000000000000000000000000000000000000000000000080",  # order 4
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",  # order 8
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",  # order 8
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",  # order 8
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",  # order 8
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p, non-canonical
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p + 1, non-canonical
+]
+
+scalar_ints = st.integers(min_value=1, max_value=L - 1)
+
+
+def enc(i: int) -> bytes:
+    return (i % L).to_bytes(32, "little")
+
+
+def dec(s: bytes) -> int:
+    return int.from_bytes(s, "little")
+
+
+def test_base_point_encoding_matches_rfc8032() -> None:
+    assert group.BASE_POINT.hex() == BASE_POINT_HEX
+    assert group.point_base_mul(group.scalar_from_int(1)) == group.BASE_POINT
+    group.point_validate(group.BASE_POINT)
+
+
+def test_scalar_from_int_reduces_modulo_the_group_order() -> None:
+    assert group.scalar_from_int(0) == bytes(32)
+    assert group.scalar_from_int(L) == bytes(32)
+    assert group.scalar_from_int(L + 5) == enc(5)
+    assert group.scalar_from_int(2**511) == enc(2**511)
+    with pytest.raises(group.InvalidScalar):
+        group.scalar_from_int(-1)
+    with pytest.raises(group.InvalidScalar):
+        group.scalar_from_int(2**512)
+
+
+def test_group_order_times_base_point_is_refused() -> None:
+    # L*G is the identity; a non-canonical scalar must never reach libsodium, and a scalar
+    # that reduces to zero must not silently produce the identity.
+    with pytest.raises(group.InvalidScalar):
+        group.point_base_mul(L.to_bytes(32, "little"))
+    with pytest.raises(group.InvalidScalar):
+        group.point_base_mul(group.scalar_from_int(L))
+    with pytest.raises(group.InvalidScalar):
+        group.point_mul(group.BASE_POINT, bytes(32))
+
+
+def test_scalar_validate_accepts_only_canonical_encodings() -> None:
+    group.scalar_validate(enc(L - 1))
+    group.scalar_validate(bytes(32), nonzero=False)
+    for bad in (L.to_bytes(32, "little"), (2**256 - 1).to_bytes(32, "little"), b"\x01" * 31):
+        with pytest.raises(group.InvalidScalar):
+            group.scalar_validate(bad)
+    with pytest.raises(group.InvalidScalar):
+        group.scalar_validate(bytes(32))
+
+
+def test_negate_one_is_group_order_minus_one() -> None:
+    assert group.scalar_negate(group.scalar_from_int(1)) == enc(L - 1)
+
+
+def test_invert_zero_is_refused() -> None:
+    with pytest.raises(group.InvalidScalar):
+        group.scalar_invert(bytes(32))
+
+
+@pytest.mark.parametrize("point_hex", SMALL_ORDER_POINTS)
+def test_small_order_and_non_canonical_points_are_refused(point_hex: str) -> None:
+    point = bytes.fromhex(point_hex)
+    assert not group.point_is_valid(point)
+    with pytest.raises(group.InvalidPoint):
+        group.point_validate(point)
+    with pytest.raises(group.InvalidPoint):
+        group.point_mul(point, group.scalar_from_int(7))
+
+
+def test_torsion_tainted_point_is_refused() -> None:
+    # On the curve but outside the prime-order subgroup: G plus an order-8 point.
+    import nacl.bindings
+
+    tainted = nacl.bindings.crypto_core_ed25519_add(
+        group.BASE_POINT, bytes.fromhex(SMALL_ORDER_POINTS[4])
+    )
+    with pytest.raises(group.InvalidPoint):
+        group.point_validate(tainted)
+
+
+@pytest.mark.parametrize("length", [0, 31, 33, 64])
+def test_wrong_length_points_and_scalars_are_refused(length: int) -> None:
+    with pytest.raises(group.InvalidPoint):
+        group.point_validate(b"\x58" * length)
+    with pytest.raises(group.InvalidScalar):
+        group.scalar_validate(b"\x01" * length)
+
+
+def test_errors_derive_from_crypto_error() -> None:
+    assert issubclass(group.InvalidPoint, CryptoError)
+    assert issubclass(group.InvalidScalar, CryptoError)
+    assert issubclass(group.InvalidDomain, CryptoError)
+
+
+def test_scalar_random_is_canonical_nonzero_and_fresh() -> None:
+    samples = {group.scalar_random() for _ in range(64)}
+    assert len(samples) == 64
+    for s in samples:
+        group.scalar_validate(s)
+
+
+@settings(max_examples=40, deadline=None)
+@given(a=scalar_ints, b=scalar_ints)
+def test_scalar_arithmetic_agrees_with_integers_mod_l(a: int, b: int) -> None:
+    sa, sb = enc(a), enc(b)
+    assert dec(group.scalar_add(sa, sb)) == (a + b) % L
+    assert dec(group.scalar_sub(sa, sb)) == (a - b) % L
+    assert dec(group.scalar_mul(sa, sb)) == (a * b) % L
+    assert dec(group.scalar_negate(sa)) == (-a) % L
+    assert dec(group.scalar_invert(sa)) == pow(a, -1, L)
+
+
+@settings(max_examples=20, deadline=None)
+@given(a=scalar_ints, b=scalar_ints)
+def test_point_operations_are_a_homomorphism(a: int, b: int) -> None:
+    sa, sb = enc(a), enc(b)
+    a_g, b_g = group.point_base_mul(sa), group.point_base_mul(sb)
+    if (a + b) % L:
+        assert group.point_add(a_g, b_g) == group.point_base_mul(group.scalar_add(sa, sb))
+    if (a - b) % L:
+        assert group.point_sub(a_g, b_g) == group.point_base_mul(group.scalar_sub(sa, sb))
+    assert group.point_mul(b_g, sa) == group.point_base_mul(group.scalar_mul(sa, sb))
+    assert group.point_mul(group.BASE_POINT, sa) == a_g
+
+
+def _reference_hash_to_scalar(domain: bytes, parts: list[bytes]) -> bytes:
+    framed = b"".join(len(p).to_bytes(4, "big") + p for p in [domain, *parts])
+    return enc(int.from_bytes(hashlib.sha512(framed).digest(), "little"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    domain=st.binary(min_size=1, max_size=40), parts=st.lists(st.binary(max_size=80), max_size=5)
+)
+def test_hash_to_scalar_matches_reference_framing(domain: bytes, parts: list[bytes]) -> None:
+    got = group.hash_to_scalar(domain=domain, parts=parts)
+    assert got == _reference_hash_to_scalar(domain, parts)
+    group.scalar_validate(got, nonzero=False)
+
+
+def test_hash_to_scalar_is_unambiguous_and_domain_separated() -> None:
+    h = group.hash_to_scalar
+    assert h(domain=b"d", parts=[b"ab", b"c"]) != h(domain=b"d", parts=[b"a", b"bc"])
+    assert h(domain=b"d", parts=[b"ab"]) != h(domain=b"e", parts=[b"ab"])
+    assert h(domain=b"d", parts=[b""]) != h(domain=b"d", parts=[])
+    with pytest.raises(group.InvalidDomain):
+        h(domain=b"", parts=[b"x"])
