@@ -156,6 +156,24 @@ def point_mul(p: bytes, s: bytes) -> bytes:
         raise InvalidScalar("scalar multiplication gave the identity") from exc
 
 
+def ephemeral_key_agreement(public_point: bytes) -> tuple[bytes, bytes]:
+    """(rG, rP) for a fresh random r that never leaves this function: the KEM half of
+    ECIES. Keeping r here means no caller can reuse or log it.
+
+    P must already be validated (it is the escrow key); libsodium re-checks it anyway.
+    Skipping the Python-side scalar re-validation matters here: sealing an identity
+    does this once per field and has a budget of one millisecond.
+    """
+    r = scalar_random()
+    try:
+        return (
+            nacl.bindings.crypto_scalarmult_ed25519_base_noclamp(r),
+            nacl.bindings.crypto_scalarmult_ed25519_noclamp(r, public_point),
+        )
+    except nacl.exceptions.CryptoError as exc:
+        raise InvalidPoint("not a valid prime-order group element") from exc
+
+
 def _check_point_length(p: bytes) -> None:
     if not isinstance(p, bytes) or len(p) != POINT_BYTES:
         raise InvalidPoint("point must be 32 bytes")

@@ -179,3 +179,17 @@ def test_hash_to_scalar_is_unambiguous_and_domain_separated() -> None:
     assert h(domain=b"d", parts=[b""]) != h(domain=b"d", parts=[])
     with pytest.raises(group.InvalidDomain):
         h(domain=b"", parts=[b"x"])
+
+
+def test_ephemeral_key_agreement_gives_r_g_and_r_p() -> None:
+    x = group.scalar_random()
+    public_point = group.point_base_mul(x)
+    ephemeral_point, shared_point = group.ephemeral_key_agreement(public_point)
+    group.point_validate(ephemeral_point)
+    assert shared_point == group.point_mul(ephemeral_point, x)
+    assert group.ephemeral_key_agreement(public_point)[0] != ephemeral_point
+
+
+def test_ephemeral_key_agreement_refuses_small_order_points() -> None:
+    with pytest.raises(group.InvalidPoint):
+        group.ephemeral_key_agreement(bytes.fromhex(SMALL_ORDER_POINTS[6]))
