@@ -1,0 +1,60 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+DEMO_DIR ?= .demo
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+help:
+	@echo "make demo   - set up and serve the demo on http://$(HOST):$(PORT) (SQLite, tasks in-process)"
+	@echo "make test   - run the whole test suite (PostgreSQL and Redis when they answer)"
+	@echo "make test-quick - the suite without the slow marker"
+	@echo "make lint   - ruff and mypy"
+	@echo "make bench  - run the benchmarks under bench/"
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# The demo keeps everything under $(DEMO_DIR): its database, its log key, the
+# custodians' share files and credentials.json. Delete the folder to start afresh.
+demo: $(VENV)/.installed
+	@mkdir -p $(DEMO_DIR)
+	@set -a; [ -f $(DEMO_DIR)/env ] || $(PY) manage.py demo_env > $(DEMO_DIR)/env; . $(DEMO_DIR)/env; set +a; \
+	unset REDIS_URL; \
+	$(PY) manage.py migrate --no-input -v 0 && \
+	$(PY) manage.py collectstatic --no-input -v 0 && \
+	$(PY) manage.py demo_setup --out $(DEMO_DIR) --base-url http://$(HOST):$(PORT) && \
+	exec $(PY) manage.py runserver --noreload $(HOST):$(PORT)
+
+# Uses PostgreSQL and Redis on 127.0.0.1 when DATABASE_URL/REDIS_URL are set or the
+# services answer; with CI=true their absence is an error (tests/conftest.py).
+test: $(VENV)/.installed
+	@set -e; \
+	if [ -z "$${DATABASE_URL:-}" ] && (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
+	  export DATABASE_URL=postgres://postgres@127.0.0.1:5432/escrow; fi; \
+	if [ -z "$${REDIS_URL:-}" ] && (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then \
+	  export REDIS_URL=redis://127.0.0.1:6379/15; fi; \
+	echo "test database: $${DATABASE_URL:-sqlite (embedded)}; redis: $${REDIS_URL:-none}"; \
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Everything but the suites marked slow, for a quick local loop.
+test-quick:
+	$(MAKE) test PYTEST_ARGS="-m 'not slow' $(PYTEST_ARGS)"
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m mypy escrow accounts legal_requests
+
+bench: $(VENV)/.installed
+	$(PY) bench/crypto_bench.py
+	$(PY) bench/merkle_bench.py
+
+.PHONY: help venv demo test test-quick lint bench

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Platform(models.Model):
+    """A tenant: a service whose users enrol and receive pseudonyms."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200, unique=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Jurisdiction(models.Model):
+    """A legal system requests can come from; only enabled ones are accepted at intake."""
+
+    code = models.CharField(max_length=16, primary_key=True)  # e.g. "GB-EAW", "US"
+    name = models.CharField(max_length=200)
+    is_enabled = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Agency(models.Model):
+    """A verified requesting body (police force, court, regulator)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200, unique=True)
+    jurisdiction = models.ForeignKey(Jurisdiction, on_delete=models.PROTECT)
+    # Contact details on file, used for call-back verification of emergency requests:
+    # never the details a request itself supplies.
+    callback_phone = models.CharField(max_length=40)
+    callback_email = models.EmailField()
+    # X25519 public key (base64) to which released packages are encrypted, if registered.
+    package_public_key = models.CharField(max_length=64, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "agencies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiCredential(models.Model):
+    """A platform's or agency's API key: shown once, stored as a hash, found by prefix.
+
+    The secret part is 256 random bits, so a single SHA-256 is a sound verifier
+    (slow password hashes exist for low-entropy human secrets, and would only make
+    every API call slower here).
+    """
+
+    class Scope(models.TextChoices):
+        ENROLMENTS_WRITE = "enrolments:write"
+        ENROLMENTS_READ = "enrolments:read"
+        DISCLOSURES = "disclosures"
+
+    id = models.BigAutoField(primary_key=True)
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.BinaryField(max_length=32)
+    platform = models.ForeignKey(Platform, null=True, blank=True, on_delete=models.CASCADE)
+    agency = models.ForeignKey(Agency, null=True, blank=True, on_delete=models.CASCADE)
+    label = models.CharField(max_length=100, blank=True)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set on rotation: the old key keeps working until then, so clients can roll over.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(platform__isnull=False, agency__isnull=True)
+                    | Q(platform__isnull=True, agency__isnull=False)
+                ),
+                name="credential_has_exactly_one_owner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"credential {self.prefix}"
+
+
+class StaffToken(models.Model):
+    """A short-lived personal API token, issued after password and TOTP."""
+
+    id = models.BigAutoField(primary_key=True)
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.BinaryField(max_length=32)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"staff token {self.prefix}"

@@ -1,0 +1,13 @@
+"""The Celery application: Redis as broker; in-process (eager) when no broker is set."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "escrow.settings")
+
+app = Celery("escrow")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,88 @@
+"""Suite-wide set-up: real services where the paths depend on them, named actors."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # In CI the suite must run against the real PostgreSQL and Redis, never silently
+    # fall back to SQLite and an in-memory broker.
+    if os.environ.get("CI") == "true":
+        missing = []
+        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+            missing.append("PostgreSQL (DATABASE_URL)")
+        if not settings.REDIS_URL:
+            missing.append("Redis (REDIS_URL)")
+        if missing:
+            pytest.exit(f"CI=true but not configured: {', '.join(missing)}", returncode=3)
+        import psycopg
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2).ping()
+        except redis.RedisError as exc:
+            pytest.exit(f"CI=true but Redis does not answer: {type(exc).__name__}", returncode=3)
+        db = settings.DATABASES["default"]
+        try:
+            psycopg.connect(
+                host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"],
+                password=db["PASSWORD"] or None, dbname="postgres", connect_timeout=3,
+            ).close()
+        except psycopg.Error as exc:
+            pytest.exit(f"CI=true but PostgreSQL does not answer: {type(exc).__name__}",
+                        returncode=3)
+
+
+# --- shared fixtures -------------------------------------------------------------
+
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+from rest_framework.test import APIClient  # noqa: E402
+
+from tests import factories  # noqa: E402
+
+
+@dataclass
+class PlatformClient:
+    platform: Any
+    api_key: str
+    client: APIClient
+
+
+@pytest.fixture
+def escrow_keypair(db: Any) -> factories.EscrowKeyPair:
+    return factories.escrow_key_active(threshold=3, custodians=5)
+
+
+@pytest.fixture
+def platform_a(db: Any, escrow_keypair: Any) -> PlatformClient:
+    return _platform_client("Platform A")
+
+
+@pytest.fixture
+def platform_b(db: Any, escrow_keypair: Any) -> PlatformClient:
+    return _platform_client("Platform B")
+
+
+def _platform_client(name: str) -> PlatformClient:
+    platform, key = factories.platform_with_key(name=name)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return PlatformClient(platform=platform, api_key=key, client=client)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Any:
+    from django.core.cache import cache
+
+    from escrow.selectors import escrow_key_cache_clear
+
+    escrow_key_cache_clear()
+    cache.clear()
+    yield
+    escrow_key_cache_clear()
