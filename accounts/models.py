@@ -106,3 +106,19 @@ class StaffToken(models.Model):
 
     def __str__(self) -> str:
         return f"staff token {self.prefix}"
+
+
+class WebhookEndpoint(models.Model):
+    """Where a platform receives signed events (Standard Webhooks scheme)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    platform = models.ForeignKey(Platform, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500)
+    # "whsec_" + base64 secret, as the Standard Webhooks libraries take it. Stored in
+    # the clear because the service must sign with it; it authenticates us, not them.
+    signing_secret = models.CharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"webhook {self.id}"

@@ -1,3 +1,9 @@
+"""Disclosure requests, their approvals, custodians' partials, releases and legal holds.
+
+The request's `state` moves only through the transitions in legal_requests/workflow.py
+(django-fsm, protected field, compare-and-swap on save): see that module for the graph.
+"""
+
 from __future__ import annotations
 
 import uuid
@@ -5,6 +11,213 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django_fsm import FSMField
+
+
+class LegalBasis(models.Model):
+    """A kind of legal authority, per jurisdiction, with what it may ever release."""
+
+    code = models.CharField(max_length=48, primary_key=True)  # e.g. "GB-EAW:production-order"
+    jurisdiction = models.ForeignKey("accounts.Jurisdiction", on_delete=models.PROTECT)
+    name = models.CharField(max_length=200)
+    # Identity field names (escrow.identity.IDENTITY_FIELDS) this basis can ever release.
+    releasable_fields = models.JSONField(default=list)
+    approvals_required = models.PositiveSmallIntegerField(default=2)
+    is_emergency = models.BooleanField(default=False)
+    is_enabled = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name_plural = "legal bases"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(approvals_required__gte=1), name="basis_needs_an_approval"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class DisclosureRequest(models.Model):
+    class State(models.TextChoices):
+        RECEIVED = "received"
+        IN_REVIEW = "in_review"
+        NEEDS_INFORMATION = "needs_information"
+        APPROVED = "approved"
+        RELEASING = "releasing"
+        RELEASED = "released"
+        CLOSED = "closed"
+        REJECTED = "rejected"
+        WITHDRAWN = "withdrawn"
+        EXPIRED = "expired"
+
+    class Channel(models.TextChoices):
+        API = "api"  # submitted by the agency with its credentials
+        PAPER = "paper"  # entered by an intake officer from a document received
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    reference = models.CharField(max_length=32, unique=True)  # "DR-2026-000123"
+    state = FSMField(default=State.RECEIVED, choices=State.choices, protected=True)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    agency = models.ForeignKey("accounts.Agency", on_delete=models.PROTECT)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # Requesting officer, in their official capacity.
+    officer_name = models.CharField(max_length=200)
+    officer_rank = models.CharField(max_length=100, blank=True)
+    officer_badge = models.CharField(max_length=50, blank=True)
+    officer_email = models.EmailField()
+    officer_phone = models.CharField(max_length=40)
+    case_reference = models.CharField(max_length=100)
+    legal_basis = models.ForeignKey(LegalBasis, on_delete=models.PROTECT)
+    issuing_authority = models.CharField(max_length=200)
+    # The legal document, AES-256-GCM under a service key; its SHA-256 goes into the log.
+    document_sealed = models.BinaryField()
+    document_sha256 = models.BinaryField(max_length=32)
+    document_name = models.CharField(max_length=200)
+    document_content_type = models.CharField(max_length=100)
+    issued_on = models.DateField()
+    expires_at = models.DateTimeField()
+    requested_fields = models.JSONField(default=list)
+    justification = models.TextField()
+    nondisclosure_until = models.DateField(null=True, blank=True)
+    nondisclosure_basis = models.CharField(max_length=200, blank=True)
+    is_emergency = models.BooleanField(default=False)
+    emergency_facts = models.TextField(blank=True)
+    callback_verified_at = models.DateTimeField(null=True, blank=True)
+    callback_verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # Emergency releases need a retrospective review by two other approvers by then.
+    review_due_at = models.DateTimeField(null=True, blank=True)
+    review_escalated_at = models.DateTimeField(null=True, blank=True)
+    # The audit event of the approval that opened the release (custodians check that it
+    # is included in a signed checkpoint before they consent).
+    approval_event = models.ForeignKey(
+        "escrow.AuditEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    information_request = models.TextField(blank=True)
+    outcome_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["state", "expires_at"]),
+            models.Index(fields=["agency", "created_at"]),
+            models.Index(fields=["review_due_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class RequestTarget(models.Model):
+    """One pseudonym named by a request, resolved to the enrolment at intake."""
+
+    request = models.ForeignKey(DisclosureRequest, on_delete=models.CASCADE,
+                                related_name="targets")
+    pseudonym = models.CharField(max_length=32)
+    enrolment = models.ForeignKey("escrow.Enrolment", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["request", "enrolment"], name="target_once")
+        ]
+
+    def __str__(self) -> str:
+        return self.pseudonym
+
+
+class Approval(models.Model):
+    """One approver's decision. Separation of duties is enforced in the service and here."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve"
+        REJECT = "reject"
+
+    class Stage(models.TextChoices):
+        DECISION = "decision"  # before release
+        RETROSPECTIVE = "retrospective"  # after an emergency release
+
+    request = models.ForeignKey(DisclosureRequest, on_delete=models.CASCADE,
+                                related_name="approvals")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.DECISION)
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    audit_event = models.ForeignKey("escrow.AuditEvent", on_delete=models.PROTECT,
+                                    related_name="+")
+
+    class Meta:
+        constraints = [
+            # No one approves twice, also under concurrency.
+            models.UniqueConstraint(fields=["request", "approver"], name="one_decision_each")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} on {self.request_id}"
+
+
+class CustodianResponse(models.Model):
+    """A custodian's consent (partial decryptions with DLEQ proofs) or refusal."""
+
+    request = models.ForeignKey(DisclosureRequest, on_delete=models.CASCADE,
+                                related_name="custodian_responses")
+    custodian = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    custodian_index = models.PositiveSmallIntegerField()
+    key_epoch = models.PositiveIntegerField()
+    # escrow.crypto.release.PartialDecryption.to_dict(); null for a refusal.
+    partial = models.JSONField(null=True, blank=True)
+    refusal_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    audit_event = models.ForeignKey("escrow.AuditEvent", on_delete=models.PROTECT,
+                                    related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "custodian_index", "key_epoch"], name="one_response_per_share"
+            ),
+            models.CheckConstraint(
+                condition=Q(partial__isnull=False) | ~Q(refusal_reason=""),
+                name="consent_or_reasoned_refusal",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"custodian {self.custodian_index} on {self.request_id}"
+
+
+class Release(models.Model):
+    """The disclosure package, held only until the agency has fetched it once."""
+
+    request = models.OneToOneField(DisclosureRequest, on_delete=models.PROTECT,
+                                   related_name="release")
+    release_event = models.ForeignKey("escrow.AuditEvent", on_delete=models.PROTECT,
+                                      related_name="+")
+    log_index = models.BigIntegerField()
+    checkpoint = models.TextField()
+    # Encrypted to the agency's registered key, or under a single-use download secret;
+    # cleared once delivered so no plaintext identity outlives delivery.
+    package_sealed = models.BinaryField(null=True, blank=True)
+    package_sha256 = models.BinaryField(max_length=32)
+    download_token_hash = models.BinaryField(max_length=32, null=True, blank=True)
+    download_expires_at = models.DateTimeField(null=True, blank=True)
+    prepared_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    platforms_notified_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"release of {self.request_id}"
 
 
 class LegalHold(models.Model):
