@@ -13,6 +13,8 @@ from django.db import models
 from django.db.models import Q
 from django_fsm import FSMField
 
+from legal_requests.workflow import DisclosureWorkflow
+
 
 class LegalBasis(models.Model):
     """A kind of legal authority, per jurisdiction, with what it may ever release."""
@@ -38,7 +40,7 @@ class LegalBasis(models.Model):
         return self.code
 
 
-class DisclosureRequest(models.Model):
+class DisclosureRequest(DisclosureWorkflow, models.Model):
     class State(models.TextChoices):
         RECEIVED = "received"
         IN_REVIEW = "in_review"
@@ -82,6 +84,7 @@ class DisclosureRequest(models.Model):
     document_sha256 = models.BinaryField(max_length=32)
     document_name = models.CharField(max_length=200)
     document_content_type = models.CharField(max_length=100)
+    document_size = models.PositiveIntegerField(default=0)
     issued_on = models.DateField()
     expires_at = models.DateTimeField()
     requested_fields = models.JSONField(default=list)
@@ -104,6 +107,7 @@ class DisclosureRequest(models.Model):
         "escrow.AuditEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     information_request = models.TextField(blank=True)
+    information_response = models.TextField(blank=True)
     outcome_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -113,6 +117,18 @@ class DisclosureRequest(models.Model):
             models.Index(fields=["state", "expires_at"]),
             models.Index(fields=["agency", "created_at"]),
             models.Index(fields=["review_due_at"]),
+        ]
+        constraints = [
+            # An emergency request can never be approved or released without the recorded
+            # call-back verification of the requester (defence in depth behind the service).
+            models.CheckConstraint(
+                condition=~Q(
+                    is_emergency=True,
+                    callback_verified_at__isnull=True,
+                    state__in=["approved", "releasing", "released", "closed"],
+                ),
+                name="emergency_release_needs_callback",
+            )
         ]
 
     def __str__(self) -> str:
