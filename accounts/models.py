@@ -122,3 +122,54 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return f"webhook {self.id}"
+
+
+class WebhookDelivery(models.Model):
+    """One event owed to one platform endpoint, retried until delivered or abandoned.
+
+    `due_at` is the deadline a beat task scans for: the first attempt's time (after a
+    non-disclosure period, say), then each retry's. The id is the stable `webhook-id`
+    (Standard Webhooks), so a platform that receives a retry can tell it is the same
+    event; `dedupe_key` stops the same event being scheduled twice.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE,
+                                 related_name="deliveries")
+    event_type = models.CharField(max_length=64)
+    # What the event is about (e.g. "disclosure_request:<uuid>"), for finding its deliveries.
+    subject_ref = models.CharField(max_length=100)
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    due_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    abandoned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(
+                fields=["due_at"],
+                condition=Q(delivered_at__isnull=True, abandoned_at__isnull=True),
+                name="webhook_delivery_due",
+            ),
+            models.Index(fields=["subject_ref"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(delivered_at__isnull=True) | Q(abandoned_at__isnull=True),
+                name="webhook_delivered_or_abandoned_not_both",
+            )
+        ]
+
+    @property
+    def webhook_id(self) -> str:
+        return f"msg_{self.id.hex}"
+
+    def __str__(self) -> str:
+        return f"{self.event_type} to {self.endpoint_id}"
