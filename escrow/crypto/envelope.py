@@ -140,8 +140,6 @@ def _wrapping_key(
 
 
 def _seal(*, public_point: bytes, aad: bytes, plaintext: bytes) -> SealedField:
-    if not isinstance(plaintext, bytes):
-        raise TypeError("plaintext must be bytes")
     data_key = os.urandom(KEY_BYTES)
     data_nonce = os.urandom(NONCE_BYTES)
     ciphertext = data_nonce + AESGCM(data_key).encrypt(data_nonce, plaintext, aad)

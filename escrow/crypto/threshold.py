@@ -99,7 +99,12 @@ class EscrowPublicKey:
         if self.commitments[0] != self.public_point:
             raise InvalidPublicKey("public point differs from the constant-term commitment")
         for index, verification_key in enumerate(self.verification_keys, start=1):
-            if _feldman_evaluate(self.commitments, index) != verification_key:
+            try:
+                expected = _feldman_evaluate(self.commitments, index)
+            except group.InvalidPoint as exc:
+                # Crafted commitments can cancel to the identity part-way through Horner.
+                raise InvalidPublicKey("commitments cancel out") from exc
+            if expected != verification_key:
                 raise InvalidPublicKey("verification key does not match the commitments")
 
     @property

@@ -275,6 +275,17 @@ def test_public_key_from_dict_rejects(name: str, mutate: Any) -> None:
         EscrowPublicKey.from_dict(d)
 
 
+def test_public_key_with_commitments_that_cancel_is_rejected() -> None:
+    # C_1 = -C_2 makes Horner's rule at i = 1 pass through the identity.
+    public_key, _ = ceremony(3, 5)
+    c2 = public_key.commitments[2]
+    minus_c2 = group.point_mul(c2, group.scalar_negate(group.scalar_from_int(1)))
+    d = _dict()
+    d["commitments"][1] = minus_c2.hex()
+    with pytest.raises(InvalidPublicKey):
+        EscrowPublicKey.from_dict(d)
+
+
 def test_public_key_from_dict_rejects_non_dict() -> None:
     with pytest.raises(InvalidPublicKey):
         EscrowPublicKey.from_dict([])  # type: ignore[arg-type]
