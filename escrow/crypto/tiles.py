@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from escrow.crypto.errors import CryptoError
-from escrow.crypto.merkle import EMPTY_ROOT, HASH_SIZE, node_hash, root_from_leaf_hashes
+from escrow.crypto.merkle import EMPTY_ROOT, HASH_SIZE, node_hash, root_from_concatenated_hashes
 
 # C2SP tlog-tiles: tiles have height 8, so a full tile is 256 hashes wide.
 TILE_HEIGHT = 8
@@ -264,7 +264,7 @@ def _perfect_chunk_roots(hashes: Sequence[bytes]) -> list[bytes]:
     remaining = len(hashes)
     while remaining:
         chunk = 1 << (remaining.bit_length() - 1)
-        roots.append(root_from_leaf_hashes(hashes[start : start + chunk]))
+        roots.append(root_from_concatenated_hashes(b"".join(hashes[start : start + chunk])))
         start += chunk
         remaining -= chunk
     return roots
@@ -337,10 +337,10 @@ def tiles_for_append(
         full = new_count // TILE_WIDTH - first
         incoming = []
         for i in range(full):
-            hashes = row[i * TILE_WIDTH : (i + 1) * TILE_WIDTH]
-            written.append((TileRef(level=level, index=first + i), b"".join(hashes)))
+            data = b"".join(row[i * TILE_WIDTH : (i + 1) * TILE_WIDTH])
+            written.append((TileRef(level=level, index=first + i), data))
             # C2SP tlog-tiles: a level L+1 hash is the MTH of a full level L tile.
-            incoming.append(root_from_leaf_hashes(hashes))
+            incoming.append(root_from_concatenated_hashes(data))
         rest = row[full * TILE_WIDTH :]
         if rest:
             tile = TileRef(level=level, index=first + full, width=len(rest))
@@ -390,13 +390,9 @@ def _range_hashes(
     data = _read(read_tiles, tiles)
     node_hashes = {}
     for node, (tile, start, end) in slots.items():
-        raw = data[tile]
-        if end - start == 1:
-            node_hashes[node] = raw[start * HASH_SIZE : end * HASH_SIZE]
-        else:
-            node_hashes[node] = root_from_leaf_hashes(
-                _split_hashes(raw[start * HASH_SIZE : end * HASH_SIZE])
-            )
+        node_hashes[node] = root_from_concatenated_hashes(
+            data[tile][start * HASH_SIZE : end * HASH_SIZE]
+        )
     return [_fold([node_hashes[node] for node in cover]) for cover in covers]
 
 
@@ -405,17 +401,37 @@ def _split_point(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def tree_hash_from_tiles(*, size: int, read_tiles: ReadTiles) -> bytes:
-    """The root hash of the tree of `size`, from its partial tiles (one read)."""
+def _tiles_size(size: int, tiles_size: int | None) -> int:
+    """The tree size whose tiles are read: `size`'s own, or those of any later size
+    (tiles of complete subtrees never change, so a later tree's tiles hold every
+    hash of an earlier one and old partial tiles need not be kept)."""
+    if tiles_size is None:
+        return size
+    _check_size(tiles_size)
+    if tiles_size < size:
+        raise TileError(f"tiles of size {tiles_size} cannot serve a tree of size {size}")
+    return tiles_size
+
+
+def tree_hash_from_tiles(
+    *, size: int, read_tiles: ReadTiles, tiles_size: int | None = None
+) -> bytes:
+    """The root hash of the tree of `size`, from one read of the tiles of
+    `tiles_size` (by default `size`; any later size works)."""
     _check_size(size)
+    tiles_size = _tiles_size(size, tiles_size)
     if size == 0:
         return EMPTY_ROOT
-    return _range_hashes(size=size, ranges=[(0, size)], read_tiles=read_tiles)[0]
+    return _range_hashes(size=tiles_size, ranges=[(0, size)], read_tiles=read_tiles)[0]
 
 
-def inclusion_proof_from_tiles(*, index: int, size: int, read_tiles: ReadTiles) -> list[bytes]:
-    """The RFC 9162 s2.1.3.1 audit path of leaf `index` in the tree of `size`."""
+def inclusion_proof_from_tiles(
+    *, index: int, size: int, read_tiles: ReadTiles, tiles_size: int | None = None
+) -> list[bytes]:
+    """The RFC 9162 s2.1.3.1 audit path of leaf `index` in the tree of `size`, from
+    one read of the tiles of `tiles_size` (by default `size`)."""
     _check_size(size)
+    tiles_size = _tiles_size(size, tiles_size)
     if type(index) is not int or not 0 <= index < size:
         raise TileError(f"no leaf {index} in a tree of size {size}")
     # PATH(m, D[lo:hi]) descends to the half holding m; each step adds the MTH of
@@ -431,19 +447,20 @@ def inclusion_proof_from_tiles(*, index: int, size: int, read_tiles: ReadTiles) 
             ranges.append((lo, mid))
             lo = mid
     ranges.reverse()
-    return _range_hashes(size=size, ranges=ranges, read_tiles=read_tiles)
+    return _range_hashes(size=tiles_size, ranges=ranges, read_tiles=read_tiles)
 
 
 def consistency_proof_from_tiles(
-    *, old_size: int, new_size: int, read_tiles: ReadTiles
+    *, old_size: int, new_size: int, read_tiles: ReadTiles, tiles_size: int | None = None
 ) -> list[bytes]:
-    """The RFC 9162 s2.1.4.1 proof that the tree of `new_size` extends `old_size`.
-
-    Every hash comes from the tiles of `new_size`, so the old size's partial tiles
-    need not be kept. Empty between equal sizes and from the empty tree.
+    """The RFC 9162 s2.1.4.1 proof that the tree of `new_size` extends `old_size`,
+    from one read of the tiles of `tiles_size` (by default `new_size`), so the old
+    size's partial tiles need not be kept. Empty between equal sizes and from the
+    empty tree.
     """
     _check_size(old_size)
     _check_size(new_size)
+    tiles_size = _tiles_size(new_size, tiles_size)
     if old_size > new_size:
         raise TileError(f"no consistency proof from size {old_size} down to {new_size}")
     if old_size in (0, new_size):
@@ -464,4 +481,4 @@ def consistency_proof_from_tiles(
     if not whole:
         ranges.append((lo, hi))
     ranges.reverse()
-    return _range_hashes(size=new_size, ranges=ranges, read_tiles=read_tiles)
+    return _range_hashes(size=tiles_size, ranges=ranges, read_tiles=read_tiles)

@@ -21,6 +21,7 @@ from escrow.crypto.merkle import (
     inclusion_verify,
     leaf_hash,
     node_hash,
+    root_from_concatenated_hashes,
     root_from_leaf_hashes,
 )
 
@@ -368,7 +369,15 @@ def test_consistency_verify_edge_cases(
 def test_root_matches_the_literal_rfc_definition() -> None:
     hashes = leaves(140)
     for n in range(141):
-        assert root_from_leaf_hashes(hashes[:n]) == mth(hashes[:n]), n
+        expected = mth(hashes[:n])
+        assert root_from_leaf_hashes(hashes[:n]) == expected, n
+        assert root_from_concatenated_hashes(b"".join(hashes[:n])) == expected, n
+
+
+@pytest.mark.parametrize("length", [1, 31, 33, 65])
+def test_concatenated_hashes_must_be_whole_hashes(length: int) -> None:
+    with pytest.raises(MerkleError):
+        root_from_concatenated_hashes(b"x" * length)
 
 
 @pytest.mark.parametrize(("index", "size", "known"), [(0, 0, 0), (3, 3, 3), (-1, 3, 3), (0, 4, 3)])

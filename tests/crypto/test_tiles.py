@@ -546,3 +546,49 @@ def test_proofs_from_tiles_never_read_past_the_tree(big_log: tuple[MemoryLog, li
         consistency_proof_from_tiles(old_size=1, new_size=size, read_tiles=recording)
         assert seen
         assert all(tile in set(tiles_for_size(size=size)) for tile in seen), size
+
+
+def test_any_earlier_tree_is_served_by_the_latest_tiles(
+    big_log: tuple[MemoryLog, list[bytes]],
+) -> None:
+    """Old partial tiles may be dropped: the latest tiles hold every earlier tree."""
+    log, hashes = big_log
+    latest = len(hashes)
+    latest_tiles = set(tiles_for_size(size=latest))
+    seen: list[TileRef] = []
+
+    def latest_only(refs: Sequence[TileRef]) -> list[bytes]:
+        seen.extend(refs)
+        return log.read_tiles(refs)
+
+    rng = random.Random(7)
+    for size in [1, 2, 3, 255, 256, 257, *(rng.randrange(1, latest) for _ in range(12))]:
+        root = root_from_leaf_hashes(hashes[:size])
+        assert tree_hash_from_tiles(size=size, read_tiles=latest_only, tiles_size=latest) == root
+        index = rng.randrange(size)
+        proof = inclusion_proof_from_tiles(
+            index=index, size=size, read_tiles=latest_only, tiles_size=latest
+        )
+        inclusion_verify(index=index, size=size, leaf_hash=hashes[index], proof=proof, root=root)
+        old_size = rng.randrange(1, size + 1)
+        proof = consistency_proof_from_tiles(
+            old_size=old_size, new_size=size, read_tiles=latest_only, tiles_size=latest
+        )
+        consistency_verify(
+            old_size=old_size,
+            new_size=size,
+            old_root=root_from_leaf_hashes(hashes[:old_size]),
+            new_root=root,
+            proof=proof,
+        )
+    assert set(seen) <= latest_tiles
+
+
+def test_tiles_of_an_earlier_tree_cannot_serve_a_later_one() -> None:
+    read = MemoryLog().read_tiles
+    with pytest.raises(TileError):
+        tree_hash_from_tiles(size=10, read_tiles=read, tiles_size=9)
+    with pytest.raises(TileError):
+        inclusion_proof_from_tiles(index=0, size=10, read_tiles=read, tiles_size=9)
+    with pytest.raises(TileError):
+        consistency_proof_from_tiles(old_size=1, new_size=10, read_tiles=read, tiles_size=9)
