@@ -14,6 +14,7 @@ Anything else goes into `sealed`, which the log holds only as a salted commitmen
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,7 +65,7 @@ def event_record(
     event_type: str,
     actor: Actor,
     object_ref: str = "",
-    platform_id: object | None = None,
+    platform_id: str | uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
     sealed: dict[str, Any] | None = None,
     occurred_at: datetime | None = None,

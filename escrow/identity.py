@@ -77,7 +77,7 @@ def sealed_field_values(*, identity: Identity, evidence: Evidence) -> dict[str, 
     return values
 
 
-def match_attributes(identity: Identity) -> dict[str, object]:
+def match_attributes(identity: Identity) -> dict[str, str | date | None]:
     """What blind indexes are computed over (see escrow.crypto.blind_index)."""
     address = identity.postal_address
     return {

@@ -122,8 +122,9 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         response = problem_response(
             status=exc.status_code, code=code, title=str(exc.default_detail), detail=str(detail)
         )
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            response["Retry-After"] = str(int(exc.wait) + 1)
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, exceptions.Throttled) and wait is not None:
+            response["Retry-After"] = str(int(wait) + 1)
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
             response["WWW-Authenticate"] = 'Bearer realm="api"'
             response.status_code = status.HTTP_401_UNAUTHORIZED

@@ -1,0 +1,184 @@
+"""Enrolment throughput and latency under gunicorn on PostgreSQL, over loopback.
+
+Drives POST /api/v1/enrolments with wrk next to a bare DRF endpoint that does one
+INSERT, interleaved in the same run so machine noise hits both alike, and prints
+requests/s, p50/p99 latency and the ratio. Also counts database round trips per signup.
+
+    .venv/bin/python bench/enrol/run.py [--duration 15] [--connections 16] [--rounds 2]
+
+Needs PostgreSQL and Redis on 127.0.0.1 and `wrk` (Debian package wrk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+BENCH_DB = "escrow_bench"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare_database(pg_url: str) -> str:
+    import psycopg
+
+    admin = psycopg.connect(pg_url.rsplit("/", 1)[0] + "/postgres", autocommit=True)
+    admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+    admin.execute(f"CREATE DATABASE {BENCH_DB}")
+    admin.close()
+    return pg_url.rsplit("/", 1)[0] + "/" + BENCH_DB
+
+
+def setup_service() -> tuple[str, int]:
+    """Migrate, create a platform, its key and an escrow key; count queries per signup."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    from accounts.services import credential_create, platform_create
+    from escrow.crypto.threshold import ceremony_run
+    from escrow.models import EscrowKey
+
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS bench_bare (id bigserial PRIMARY KEY, body jsonb NOT NULL)"
+        )
+    public_key, _shares = ceremony_run(threshold=3, custodians=5, epoch=1)
+    EscrowKey.objects.create(epoch=1, threshold=3, custodian_count=5,
+                             public_key=public_key.to_dict(), is_active=True)
+    platform = platform_create(name="Bench platform")
+    api_key = credential_create(platform=platform).api_key
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    body = {
+        "identity": {"given_name": "Q", "family_name": "Count", "email": "q@bench.example",
+                     "date_of_birth": "1990-01-01"},
+        "evidence": {"provider": "bench", "reference": "r", "assurance_level": "high",
+                     "verified_at": "2026-11-01T10:00:00Z"},
+    }
+    client.post("/api/v1/enrolments", body, format="json", HTTP_IDEMPOTENCY_KEY="warm-000001")
+    body["identity"]["email"] = "q2@bench.example"
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/api/v1/enrolments", body, format="json",
+                               HTTP_IDEMPOTENCY_KEY="count-000001")
+    assert response.status_code == 201, response.content
+    connection.close()
+    return api_key, len(queries.captured_queries)
+
+
+def wrk(url: str, *, duration: int, connections: int, script: Path, env: dict[str, str]
+        ) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("JSON "))
+    result = json.loads(line[5:])
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install wrk)")
+
+    pg_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/escrow")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.enrol.settings",
+        "DATABASE_URL": prepare_database(pg_url),
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
+        "SECRET_KEY": "bench-" + os.urandom(16).hex(),
+        "DEBUG": "false",
+        "API_RATE_LIMIT": "100000000/min",
+        "GUNICORN_ACCESS_LOG": "",
+        "GUNICORN_WORKERS": str(args.workers),
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    os.environ.update(env)
+    api_key, queries = setup_service()
+    env["BENCH_API_KEY"] = api_key
+    port = free_port()
+    env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "escrow/gunicorn.conf.py"),
+         "escrow.wsgi:application"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/healthz/live", timeout=1)  # noqa: S310
+                break
+            except OSError:
+                time.sleep(0.2)
+        script = ROOT / "bench/enrol/post.lua"
+        targets = {"bare": f"{base}/bench/bare", "enrol": f"{base}/api/v1/enrolments"}
+        for url in targets.values():  # warm up workers and connections
+            wrk(url, duration=3, connections=args.connections, script=script, env=env)
+        runs: dict[str, list[dict[str, float]]] = {"bare": [], "enrol": []}
+        for round_no in range(args.rounds):
+            for name, url in targets.items():
+                result = wrk(url, duration=args.duration, connections=args.connections,
+                             script=script, env=env)
+                runs[name].append(result)
+                print(f"round {round_no + 1} {name:5s}: {result['rps']:8.1f} req/s  "
+                      f"p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f} ms  "
+                      f"non-2xx {int(result['errors_status'])}  socket errors "
+                      f"{int(result['errors_other'])}")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+    def summary(name: str) -> dict[str, float]:
+        return {
+            "rps": statistics.median(r["rps"] for r in runs[name]),
+            "p50_ms": statistics.median(r["p50_ms"] for r in runs[name]),
+            "p99_ms": statistics.median(r["p99_ms"] for r in runs[name]),
+        }
+
+    bare, enrol = summary("bare"), summary("enrol")
+    print()
+    print(f"gunicorn sync workers: {args.workers}, wrk connections: {args.connections}, "
+          f"{args.rounds} x {args.duration}s per endpoint, medians")
+    print(f"bare one-insert DRF endpoint: {bare['rps']:8.1f} req/s  p50 {bare['p50_ms']:.2f} ms"
+          f"  p99 {bare['p99_ms']:.2f} ms")
+    print(f"POST /api/v1/enrolments:      {enrol['rps']:8.1f} req/s  p50 {enrol['p50_ms']:.2f} ms"
+          f"  p99 {enrol['p99_ms']:.2f} ms")
+    print(f"ratio enrol/bare: {enrol['rps'] / bare['rps']:.2f}  (goal >= 0.70; p99 goal < 50 ms)")
+    print(f"database queries per signup (incl. credential lookup): {queries}")
+
+
+if __name__ == "__main__":
+    main()
