@@ -8,5 +8,6 @@ class EscrowConfig(AppConfig):
 
     def ready(self) -> None:
         from escrow.api.registry import register_problem_types
+        from escrow.log import checks  # noqa: F401  (registers the log's system checks)
 
         register_problem_types()

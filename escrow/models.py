@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import uuid
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from escrow.log.db import CurrentTransactionId
 
 
 class AuditEvent(models.Model):
@@ -28,11 +31,20 @@ class AuditEvent(models.Model):
     commitment = models.BinaryField(max_length=32, null=True, blank=True)
     sealed_detail = models.BinaryField(null=True, blank=True)
     entry = models.BinaryField()
+    # Filled by the database in the same INSERT; the log sequencer's ordering key.
+    log_txid = models.BigIntegerField(null=True, editable=False, db_default=CurrentTransactionId())
 
     class Meta:
         indexes = [
             models.Index(fields=["event_type", "occurred_at"]),
             models.Index(fields=["object_ref"]),
+            models.Index(fields=["log_txid", "id"], name="audit_event_log_order"),
+        ]
+        # The log's leaves live in `entry`: an event is never changed or removed.
+        triggers = [
+            pgtrigger.Protect(
+                name="audit_event_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            )
         ]
 
     def __str__(self) -> str:
@@ -141,3 +153,12 @@ class BlindIndex(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} index"
+
+
+# The verifiable log's tables belong to this app (escrow/log/models.py).
+from escrow.log.models import (  # noqa: E402, F401
+    LogCheckpoint,
+    LogCosignature,
+    LogEntry,
+    LogTile,
+)

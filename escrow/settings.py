@@ -24,6 +24,13 @@ PRODUCTION = ESCROW_ENV == "production"
 _DEV_DEFAULTS = {
     "SECRET_KEY": "dev-insecure-django-secret-key-do-not-use-in-production",
     "ESCROW_SERVICE_SECRET": "dev-insecure-service-secret-do-not-use-in-production",
+    # The audit log's name and its Ed25519 signed-note key (C2SP tlog-checkpoint).
+    # This key is public, so checkpoints signed with it prove nothing.
+    "ESCROW_LOG_ORIGIN": "dev-insecure.escrow.invalid/log",
+    "ESCROW_LOG_SIGNING_KEY": (
+        "PRIVATE+KEY+dev-insecure.escrow.invalid/log+f579fc56+"
+        "AY979MMzlZnkNyULmtdlPi8HD81TmQ6Rd9csE/8Nl/Rc"
+    ),
 }
 
 
@@ -188,6 +195,27 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# The verifiable audit log (escrow/log/, docs/audit-log.md).
+ESCROW_LOG_ORIGIN = _secret("ESCROW_LOG_ORIGIN")
+# A C2SP signed-note signer key: PRIVATE+KEY+<name>+<key id>+<base64>.
+ESCROW_LOG_SIGNING_KEY = _secret("ESCROW_LOG_SIGNING_KEY")
+# Witnesses whose C2SP tlog-cosignatures the log accepts: verifier keys, comma-separated.
+ESCROW_LOG_WITNESS_KEYS = env.list("ESCROW_LOG_WITNESS_KEYS", default=[])
+# Entry bundles carry no personal data, but an operator may keep them to auditors.
+ESCROW_LOG_ENTRIES_AUDITORS_ONLY = env.bool("ESCROW_LOG_ENTRIES_AUDITORS_ONLY", default=False)
+ESCROW_LOG_BATCH_SIZE = env.int("ESCROW_LOG_BATCH_SIZE", default=10_000)
+ESCROW_LOG_SEQUENCE_INTERVAL = env.float("ESCROW_LOG_SEQUENCE_INTERVAL", default=2.0)
+
+# Task modules outside an app's top-level tasks.py, which autodiscovery would miss.
+CELERY_IMPORTS = ["escrow.log.tasks"]
+CELERY_BEAT_SCHEDULE = {
+    "log-sequence": {
+        "task": "escrow.log.tasks.log_sequence_task",
+        "schedule": ESCROW_LOG_SEQUENCE_INTERVAL,
+        "options": {"expires": ESCROW_LOG_SEQUENCE_INTERVAL * 5},
+    },
 }
 
 # Staff API tokens are short-lived by design: a stolen token ages out quickly.

@@ -1,0 +1,1 @@
+"""The verifiable audit log: sequencing, hash tiles, signed checkpoints, read API."""

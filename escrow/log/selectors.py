@@ -1,0 +1,235 @@
+"""Reads of the audit log: tiles, entry bundles, checkpoints, events and proofs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from escrow.crypto.merkle import EMPTY_ROOT, leaf_hash
+from escrow.crypto.tiles import (
+    TILE_WIDTH,
+    TileError,
+    TileRef,
+    consistency_proof_from_tiles,
+    entry_bundle_encode,
+    inclusion_proof_from_tiles,
+    tile_within_size,
+    tree_hash_from_tiles,
+)
+from escrow.log.models import LogCheckpoint, LogEntry, LogTile
+from escrow.models import AuditEvent
+
+HASH_SIZE = 32
+
+
+class LogEventNotFound(Exception):
+    """No audit event has that id."""
+
+
+class LogEventNotSequenced(Exception):
+    """The event is not yet in the log, or not yet under a signed checkpoint."""
+
+
+class LogTreeSizeInvalid(Exception):
+    """A tree size beyond the latest checkpoint, or sizes in the wrong order."""
+
+
+def log_tiles_read(tiles: Sequence[TileRef]) -> list[bytes]:
+    """The `read_tiles` callback of escrow.crypto.tiles, in one query.
+
+    A tile is served from the narrowest stored version at least as wide: hashes
+    inside a tile never change, so a prefix of a wider version is the narrower one.
+    A missing tile comes back empty, which the crypto core reports as a TileError.
+    """
+    if not tiles:
+        return []
+    table = connection.ops.quote_name(LogTile._meta.db_table)
+    index = connection.ops.quote_name("index")
+    # Only quoted identifiers are formatted in; every value is a parameter.
+    pick = f"(SELECT id FROM {table} WHERE level = %s AND {index} = %s AND width >= %s"  # noqa: S608
+    picks = ", ".join(pick + " ORDER BY width LIMIT 1)" for _ in tiles)
+    params: list[int] = []
+    for tile in tiles:
+        params += [tile.level, tile.index, tile.width]
+    found: dict[tuple[int, int], bytes] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT level, {index}, hashes FROM {table} WHERE id IN ({picks})",  # noqa: S608
+            params,
+        )
+        for level, index, hashes in cursor.fetchall():
+            found[(level, index)] = bytes(hashes)
+    return [found.get((t.level, t.index), b"")[: t.width * HASH_SIZE] for t in tiles]
+
+
+def log_checkpoint_latest() -> LogCheckpoint | None:
+    return LogCheckpoint.objects.order_by("-tree_size").first()
+
+
+def log_checkpoint_for_size(*, tree_size: int) -> LogCheckpoint | None:
+    return LogCheckpoint.objects.filter(tree_size=tree_size).first()
+
+
+def log_checkpoint_served(checkpoint: LogCheckpoint) -> str:
+    """The checkpoint as served: the log's signed note plus any witness cosignatures."""
+    lines = [c.line.rstrip("\n") + "\n" for c in checkpoint.cosignatures.order_by("id")]
+    return checkpoint.note + "".join(lines)
+
+
+def log_tree_size() -> int:
+    checkpoint = log_checkpoint_latest()
+    return checkpoint.tree_size if checkpoint else 0
+
+
+def log_hash_tile(*, tile: TileRef) -> bytes | None:
+    """A hash tile's bytes if the latest checkpoint fixes all of it, else None."""
+    if tile.entries or not tile_within_size(tile=tile, size=log_tree_size()):
+        return None
+    data = log_tiles_read([tile])[0]
+    return data if len(data) == tile.width * HASH_SIZE else None
+
+
+def log_entries(*, start: int, stop: int) -> list[bytes]:
+    """The entries at log indexes start..stop-1, in order."""
+    rows = (
+        LogEntry.objects.filter(index__gte=start, index__lt=stop)
+        .order_by("index")
+        .values_list("event__entry", flat=True)
+    )
+    return [bytes(entry) for entry in rows]
+
+
+def log_entry_bundle(*, tile: TileRef) -> bytes | None:
+    """A C2SP tlog-tiles entry bundle if the latest checkpoint covers all of it."""
+    if not tile.entries or not tile_within_size(tile=tile, size=log_tree_size()):
+        return None
+    start = tile.index * TILE_WIDTH
+    entries = log_entries(start=start, stop=start + tile.width)
+    if len(entries) != tile.width:
+        return None
+    return entry_bundle_encode(entries)
+
+
+def audit_event_list(
+    *,
+    event_type: str | None = None,
+    object_ref: str | None = None,
+    actor_kind: str | None = None,
+    occurred_after: datetime | None = None,
+    occurred_before: datetime | None = None,
+    sequenced: bool | None = None,
+    after_id: int | None = None,
+) -> QuerySet[AuditEvent]:
+    """Events oldest first, with their log entry joined (log index or none yet)."""
+    events = AuditEvent.objects.select_related("log_entry").order_by("id")
+    if event_type:
+        events = events.filter(event_type=event_type)
+    if object_ref:
+        events = events.filter(object_ref=object_ref)
+    if actor_kind:
+        events = events.filter(actor_kind=actor_kind)
+    if occurred_after is not None:
+        events = events.filter(occurred_at__gte=occurred_after)
+    if occurred_before is not None:
+        events = events.filter(occurred_at__lt=occurred_before)
+    if sequenced is not None:
+        events = events.filter(log_entry__isnull=not sequenced)
+    if after_id is not None:
+        events = events.filter(id__gt=after_id)
+    return events
+
+
+def audit_event_get(*, event_id: int) -> AuditEvent:
+    event = AuditEvent.objects.select_related("log_entry").filter(id=event_id).first()
+    if event is None:
+        raise LogEventNotFound(f"no audit event {event_id}")
+    return event
+
+
+def audit_event_log_index(event: AuditEvent) -> int | None:
+    try:
+        return int(event.log_entry.index)
+    except LogEntry.DoesNotExist:
+        return None
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    log_index: int
+    tree_size: int
+    leaf_hash: bytes
+    root_hash: bytes
+    proof: list[bytes]
+    checkpoint: str
+
+
+def log_inclusion_proof(*, event: AuditEvent, tree_size: int | None = None) -> InclusionProof:
+    """The audit path of the event's leaf up to a signed checkpoint (the latest by default)."""
+    index = audit_event_log_index(event)
+    if index is None:
+        raise LogEventNotSequenced(f"event {event.pk} is not in the log yet")
+    if tree_size is None:
+        checkpoint = log_checkpoint_latest()
+    else:
+        checkpoint = log_checkpoint_for_size(tree_size=tree_size)
+    if checkpoint is None:
+        raise LogTreeSizeInvalid(f"no signed checkpoint for tree size {tree_size}")
+    if checkpoint.tree_size <= index:
+        raise LogEventNotSequenced(
+            f"event {event.pk} is at index {index}, beyond checkpoint {checkpoint.tree_size}"
+        )
+    proof = inclusion_proof_from_tiles(
+        index=index, size=checkpoint.tree_size, read_tiles=log_tiles_read
+    )
+    return InclusionProof(
+        log_index=index,
+        tree_size=checkpoint.tree_size,
+        leaf_hash=leaf_hash(bytes(event.entry)),
+        root_hash=bytes(checkpoint.root_hash),
+        proof=proof,
+        checkpoint=log_checkpoint_served(checkpoint),
+    )
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    old_size: int
+    new_size: int
+    old_root: bytes
+    new_root: bytes
+    proof: list[bytes]
+
+
+def log_root_at(*, tree_size: int) -> bytes:
+    """The tree hash at any size up to the latest checkpoint."""
+    if tree_size == 0:
+        return EMPTY_ROOT
+    checkpoint = log_checkpoint_for_size(tree_size=tree_size)
+    if checkpoint is not None:
+        return bytes(checkpoint.root_hash)
+    return tree_hash_from_tiles(size=tree_size, read_tiles=log_tiles_read)
+
+
+def log_consistency_proof(*, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+    """Proof that the tree of `new_size` (the latest checkpoint by default) extends `old_size`."""
+    latest = log_tree_size()
+    new_size = latest if new_size is None else new_size
+    if not 0 <= old_size <= new_size <= latest:
+        raise LogTreeSizeInvalid(
+            f"need 0 <= old_size <= new_size <= {latest}, got {old_size} and {new_size}"
+        )
+    try:
+        proof = consistency_proof_from_tiles(
+            old_size=old_size, new_size=new_size, read_tiles=log_tiles_read
+        )
+        old_root = log_root_at(tree_size=old_size)
+        new_root = log_root_at(tree_size=new_size)
+    except TileError as exc:
+        raise LogTreeSizeInvalid(str(exc)) from None
+    return ConsistencyProof(
+        old_size=old_size, new_size=new_size, old_root=old_root, new_root=new_root, proof=proof
+    )

@@ -1,0 +1,294 @@
+"""Changes to the audit log: sequencing, checkpoint signing, waiting for a checkpoint.
+
+One sequencer at a time (a PostgreSQL advisory lock, held for one transaction)
+takes committed audit events in order, gives each the next log index, extends the
+Merkle tree's hash tiles and signs a C2SP tlog-checkpoint for the new size, all in
+one transaction: a checkpoint never names a tree whose tiles or entries are not
+stored. `event_record` is untouched by any of this: signups never wait on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+
+from escrow.crypto.checkpoint import Checkpoint, checkpoint_sign
+from escrow.crypto.errors import CryptoError
+from escrow.crypto.merkle import EMPTY_ROOT, inclusion_verify, leaf_hash
+from escrow.crypto.tiles import MAX_ENTRY_SIZE, inclusion_proof_from_tiles, tiles_for_append
+from escrow.log.keys import log_identity
+from escrow.log.models import LogCheckpoint, LogEntry, LogTile
+from escrow.log.selectors import log_checkpoint_served, log_tiles_read
+from escrow.models import AuditEvent
+
+logger = logging.getLogger("escrow.log")
+
+# One advisory lock key for the whole cluster: the first 8 bytes of a fixed label.
+SEQUENCER_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"identity-escrow audit log sequencer").digest()[:8], "big", signed=True
+)
+_process_lock = threading.Lock()
+
+
+class LogUnavailable(Exception):
+    """The log could not cover the event with a signed checkpoint in time: fail closed."""
+
+
+class LogIntegrityError(Exception):
+    """The stored log does not match its own latest checkpoint: the sequencer stops."""
+
+
+@dataclass(frozen=True)
+class LogInclusion:
+    """Proof that an event is leaf `log_index` of the signed tree of `tree_size`."""
+
+    log_index: int
+    checkpoint_text: str
+    tree_size: int
+    root_hash: bytes
+    inclusion_proof: list[bytes] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SequenceResult:
+    appended: int
+    tree_size: int
+    checkpoints: int
+    busy: bool = False
+
+
+@dataclass(frozen=True)
+class _Head:
+    size: int
+    root: bytes
+    cursor_txid: int | None
+    cursor_event_id: int
+    signed: bool
+
+
+@contextmanager
+def _sequencer_turn() -> Iterator[bool]:
+    """A transaction in which the caller is the log's only sequencer, if it got the lock.
+
+    PostgreSQL: a transaction-scoped advisory lock, so a crashed sequencer can never
+    leave it held. SQLite: writers are serialised by the database already; the
+    process lock keeps two threads from both reading the same head.
+    """
+    if connection.vendor == "postgresql":
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEQUENCER_LOCK_KEY])
+            row = cursor.fetchone()
+            yield bool(row and row[0])
+        return
+    acquired = _process_lock.acquire(blocking=False)
+    try:
+        with transaction.atomic():
+            yield acquired
+    finally:
+        if acquired:
+            _process_lock.release()
+
+
+def _head() -> _Head:
+    latest = LogCheckpoint.objects.order_by("-tree_size").first()
+    size = latest.tree_size if latest is not None else 0
+    tail = list(
+        LogEntry.objects.filter(index__gte=max(size - 1, 0))
+        .order_by("index")
+        .values_list("index", "event_id", "event__log_txid")[:2]
+    )
+    expected = [size - 1] if size else []
+    if [row[0] for row in tail] != expected:
+        raise LogIntegrityError(
+            f"log entries {[row[0] for row in tail]} disagree with checkpoint size {size}"
+        )
+    if not size:
+        return _Head(size=0, root=EMPTY_ROOT, cursor_txid=None, cursor_event_id=0,
+                     signed=latest is not None)
+    assert latest is not None  # noqa: S101  (size > 0 implies a checkpoint)
+    _, event_id, txid = tail[0]
+    return _Head(size=size, root=bytes(latest.root_hash), cursor_txid=txid,
+                 cursor_event_id=event_id, signed=True)
+
+
+def _next_events(head: _Head, limit: int) -> list[tuple[int, bytes]]:
+    """Committed events after the head, in log order, at most `limit`.
+
+    PostgreSQL: in (transaction id, event id) order, and only events of transactions
+    older than every transaction still running, so that an event committing late can
+    never land behind the cursor. Our own open transaction counts as finished when it
+    is the oldest one (a caller sequencing its own, not yet committed, events).
+    """
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "WITH horizon AS (SELECT"  # noqa: S608  (quoted table name only)
+                " pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,"
+                " pg_current_xact_id_if_assigned()::text::bigint AS own) "
+                f"SELECT e.id, e.entry FROM {table} e, horizon h "
+                "WHERE (e.log_txid, e.id) > (%s, %s) "
+                "AND e.log_txid < CASE WHEN h.own = h.xmin THEN h.xmin + 1 ELSE h.xmin END "
+                "ORDER BY e.log_txid, e.id LIMIT %s",
+                [
+                    -1 if head.cursor_txid is None else head.cursor_txid,
+                    head.cursor_event_id,
+                    limit,
+                ],
+            )
+        else:
+            # SQLite serialises writers: event ids commit in increasing order.
+            cursor.execute(
+                f"SELECT id, entry FROM {table} WHERE id > %s ORDER BY id LIMIT %s",  # noqa: S608
+                [head.cursor_event_id, limit],
+            )
+        return [(event_id, bytes(entry)) for event_id, entry in cursor.fetchall()]
+
+
+def log_checkpoint_sign(*, tree_size: int, root_hash: bytes) -> LogCheckpoint:
+    """Sign and store the checkpoint for a tree the caller has just stored."""
+    identity = log_identity()
+    note = checkpoint_sign(
+        checkpoint=Checkpoint(origin=identity.origin, size=tree_size, root_hash=root_hash),
+        signer=identity.signer,
+    )
+    return LogCheckpoint.objects.create(
+        tree_size=tree_size, root_hash=root_hash, note=note.decode("utf-8")
+    )
+
+
+def _sequence_batch(limit: int) -> tuple[int, int, bool]:
+    """Append up to `limit` events and sign the new size: (appended, size, signed)."""
+    head = _head()
+    events = _next_events(head, limit)
+    if not events:
+        if not head.signed:
+            # The empty log still gets a checkpoint, so clients have a tree to start from.
+            log_checkpoint_sign(tree_size=0, root_hash=EMPTY_ROOT)
+            return 0, 0, True
+        return 0, head.size, False
+    for event_id, entry in events:
+        if len(entry) > MAX_ENTRY_SIZE:
+            # C2SP tlog-tiles bundles cannot carry it; stopping is safer than skipping.
+            raise LogIntegrityError(f"event {event_id} has an entry over {MAX_ENTRY_SIZE} bytes")
+    tiles, root = tiles_for_append(
+        old_size=head.size,
+        new_leaf_hashes=[leaf_hash(entry) for _, entry in events],
+        read_tiles=log_tiles_read,
+        old_root=head.root,
+    )
+    LogEntry.objects.bulk_create(
+        [LogEntry(index=head.size + i, event_id=event) for i, (event, _) in enumerate(events)],
+        batch_size=5000,
+    )
+    LogTile.objects.bulk_create(
+        [LogTile(level=t.level, index=t.index, width=t.width, hashes=data) for t, data in tiles],
+        batch_size=500,
+    )
+    size = head.size + len(events)
+    log_checkpoint_sign(tree_size=size, root_hash=root)
+    return len(events), size, True
+
+
+def log_sequence(
+    *, batch_size: int | None = None, max_batches: int | None = None
+) -> SequenceResult:
+    """Sequence every committed event not yet in the log, one signed batch at a time.
+
+    Returns at once with `busy=True` if another sequencer holds the lock: it will
+    take these events too. Safe to run any number of times, from any process.
+    """
+    limit = batch_size or settings.ESCROW_LOG_BATCH_SIZE
+    appended = checkpoints = batches = 0
+    size = 0
+    while max_batches is None or batches < max_batches:
+        with _sequencer_turn() as acquired:
+            if not acquired:
+                return SequenceResult(appended, size, checkpoints, busy=True)
+            count, size, signed = _sequence_batch(limit)
+        batches += 1
+        appended += count
+        checkpoints += int(signed)
+        if count < limit:
+            break
+    if appended:
+        logger.info("log sequenced %d entries; tree size %d", appended, size)
+    return SequenceResult(appended, size, checkpoints)
+
+
+def log_sequencer_nudge() -> None:
+    """Ask the sequencer to run soon, after the current transaction commits."""
+    from escrow.log.tasks import log_sequence_task
+
+    transaction.on_commit(log_sequence_task.delay)
+
+
+def _covered(event_id: int) -> LogInclusion | None:
+    row = (
+        LogEntry.objects.filter(event_id=event_id)
+        .values_list("index", "event__entry")
+        .first()
+    )
+    if row is None:
+        return None
+    index, entry = row
+    checkpoint = LogCheckpoint.objects.order_by("-tree_size").first()
+    if checkpoint is None or checkpoint.tree_size <= index:
+        return None
+    root = bytes(checkpoint.root_hash)
+    proof = inclusion_proof_from_tiles(
+        index=index, size=checkpoint.tree_size, read_tiles=log_tiles_read
+    )
+    # Check before vouching: a damaged store must not yield a proof that fails later.
+    inclusion_verify(
+        index=index, size=checkpoint.tree_size, leaf_hash=leaf_hash(bytes(entry)),
+        proof=proof, root=root,
+    )
+    return LogInclusion(
+        log_index=index,
+        checkpoint_text=log_checkpoint_served(checkpoint),
+        tree_size=checkpoint.tree_size,
+        root_hash=root,
+        inclusion_proof=proof,
+    )
+
+
+def log_wait_for_checkpoint(*, event_id: int, timeout: float) -> LogInclusion:
+    """The event's inclusion in a signed checkpoint, once there is one; fail closed.
+
+    Runs a sequencing pass itself whenever no other sequencer holds the lock, so it
+    does not depend on the beat schedule or on a worker being up. Call it after the
+    transaction that recorded the event has committed: inside that transaction, the
+    event (and the log rows sequencing it) commit or roll back with the caller.
+    Raises `LogUnavailable` if the event is not covered within `timeout` seconds or
+    the log cannot vouch for it.
+    """
+    deadline = time.monotonic() + max(timeout, 0.0)
+    pause = 0.01
+    while True:
+        try:
+            inclusion = _covered(event_id)
+            if inclusion is not None:
+                return inclusion
+            log_sequence()
+            inclusion = _covered(event_id)
+            if inclusion is not None:
+                return inclusion
+        except (CryptoError, LogIntegrityError, DatabaseError) as exc:
+            logger.error("log cannot cover event %s: %s", event_id, type(exc).__name__)
+            raise LogUnavailable(f"the audit log cannot vouch for event {event_id}") from exc
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LogUnavailable(
+                f"event {event_id} is not under a signed checkpoint after {timeout:g} s"
+            )
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, 0.25)
