@@ -245,14 +245,22 @@ def _split_key(text: str) -> tuple[str, int, bytes]:
     return name, keyid, key
 
 
-def verifier_parse(vkey: str) -> Verifier:
-    """The verifier for a verifier key string; `NoteKeyError` if it is malformed,
-    of another signature type, or its key ID does not match its name and key."""
+def verifier_key_decode(vkey: str) -> tuple[str, int, bytes]:
+    """Name, key ID and key (signature type byte, then key material) of any
+    verifier key string, whatever its signature type; `NoteKeyError` if it is
+    malformed or its key ID does not match its name and key."""
     if not isinstance(vkey, str):
         raise NoteKeyError("a verifier key is a string")
     name, keyid, key = _split_key(vkey)
     if key_id(name=name, key=key) != keyid:
         raise NoteKeyError("verifier key ID does not match its name and key")
+    return name, keyid, key
+
+
+def verifier_parse(vkey: str) -> Verifier:
+    """The verifier for an Ed25519 verifier key string; `NoteKeyError` if it is
+    malformed, of another signature type, or its key ID does not match."""
+    name, _, key = verifier_key_decode(vkey)
     if key[0] != SIGNATURE_TYPE_ED25519:
         raise NoteKeyError(f"unsupported signature type 0x{key[0]:02x}")
     if len(key) != 1 + ED25519_KEY_SIZE:
