@@ -216,6 +216,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": ESCROW_LOG_SEQUENCE_INTERVAL,
         "options": {"expires": ESCROW_LOG_SEQUENCE_INTERVAL * 5},
     },
+    # Disclosure workflow deadlines (legal_requests/tasks.py); each run is idempotent.
+    "disclosure-expire-due": {
+        "task": "legal_requests.expire_due_requests",
+        "schedule": 300.0,
+        "options": {"expires": 600},
+    },
+    "disclosure-escalate-overdue-reviews": {
+        "task": "legal_requests.escalate_overdue_reviews",
+        "schedule": 600.0,
+        "options": {"expires": 1200},
+    },
 }
 
 # Staff API tokens are short-lived by design: a stolen token ages out quickly.
@@ -239,6 +250,16 @@ EMAIL_BACKEND = env.str(
     ),
 )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="escrow@localhost")
+
+# Disclosure workflow (docs/disclosure-workflow.md).
+# Legal documents arrive base64-encoded in JSON, so the body limit sits above the
+# document limit (4/3 of it plus room for the rest of the request).
+DISCLOSURE_DOCUMENT_MAX_BYTES = env.int("DISCLOSURE_DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = DISCLOSURE_DOCUMENT_MAX_BYTES * 4 // 3 + 1024 * 1024
+DISCLOSURE_EMERGENCY_REVIEW_HOURS = env.int("DISCLOSURE_EMERGENCY_REVIEW_HOURS", default=48)
+LEGAL_HOLD_DAYS = env.int("LEGAL_HOLD_DAYS", default=90)
+# Transparency reports are public unless the operator restricts them to auditors.
+TRANSPARENCY_REPORTS_PUBLIC = env.bool("TRANSPARENCY_REPORTS_PUBLIC", default=True)
 
 # Logs carry identifiers and event types only, never request bodies (personal data).
 LOGGING = {

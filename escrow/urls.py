@@ -10,6 +10,27 @@ from escrow.api.enrolments import (
     EnrolmentDetailApi,
     EnrolmentUnbanApi,
 )
+from legal_requests.api.disclosures import (
+    DisclosureRequestApproveApi,
+    DisclosureRequestCallbackVerificationApi,
+    DisclosureRequestDetailApi,
+    DisclosureRequestDocumentApi,
+    DisclosureRequestInformationRequestApi,
+    DisclosureRequestInformationResponseApi,
+    DisclosureRequestListCreateApi,
+    DisclosureRequestRejectApi,
+    DisclosureRequestRetrospectiveReviewApi,
+    DisclosureRequestReviewApi,
+    DisclosureRequestWithdrawApi,
+    LegalBasisListApi,
+)
+from legal_requests.api.holds import (
+    LegalHoldDetailApi,
+    LegalHoldExtendApi,
+    LegalHoldLiftApi,
+    LegalHoldListCreateApi,
+)
+from legal_requests.api.transparency import TransparencyReportApi
 
 api_v1 = [
     path("auth/token", StaffTokenCreateApi.as_view(), name="staff-token-create"),
@@ -18,6 +39,39 @@ api_v1 = [
     path("enrolments/<str:pseudonym>", EnrolmentDetailApi.as_view(), name="enrolment-detail"),
     path("enrolments/<str:pseudonym>/ban", EnrolmentBanApi.as_view(), name="enrolment-ban"),
     path("enrolments/<str:pseudonym>/unban", EnrolmentUnbanApi.as_view(), name="enrolment-unban"),
+    path("legal-bases", LegalBasisListApi.as_view(), name="legal-basis-list"),
+    path("disclosure-requests", DisclosureRequestListCreateApi.as_view(),
+         name="disclosure-request-list"),
+    path("disclosure-requests/<uuid:request_id>", DisclosureRequestDetailApi.as_view(),
+         name="disclosure-request-detail"),
+    path("disclosure-requests/<uuid:request_id>/document", DisclosureRequestDocumentApi.as_view(),
+         name="disclosure-request-document"),
+    path("disclosure-requests/<uuid:request_id>/withdraw", DisclosureRequestWithdrawApi.as_view(),
+         name="disclosure-request-withdraw"),
+    path("disclosure-requests/<uuid:request_id>/information-response",
+         DisclosureRequestInformationResponseApi.as_view(),
+         name="disclosure-request-information-response"),
+    path("disclosure-requests/<uuid:request_id>/review", DisclosureRequestReviewApi.as_view(),
+         name="disclosure-request-review"),
+    path("disclosure-requests/<uuid:request_id>/approve", DisclosureRequestApproveApi.as_view(),
+         name="disclosure-request-approve"),
+    path("disclosure-requests/<uuid:request_id>/reject", DisclosureRequestRejectApi.as_view(),
+         name="disclosure-request-reject"),
+    path("disclosure-requests/<uuid:request_id>/request-information",
+         DisclosureRequestInformationRequestApi.as_view(),
+         name="disclosure-request-request-information"),
+    path("disclosure-requests/<uuid:request_id>/callback-verification",
+         DisclosureRequestCallbackVerificationApi.as_view(),
+         name="disclosure-request-callback-verification"),
+    path("disclosure-requests/<uuid:request_id>/retrospective-review",
+         DisclosureRequestRetrospectiveReviewApi.as_view(),
+         name="disclosure-request-retrospective-review"),
+    path("legal-holds", LegalHoldListCreateApi.as_view(), name="legal-hold-list"),
+    path("legal-holds/<uuid:hold_id>", LegalHoldDetailApi.as_view(), name="legal-hold-detail"),
+    path("legal-holds/<uuid:hold_id>/extend", LegalHoldExtendApi.as_view(),
+         name="legal-hold-extend"),
+    path("legal-holds/<uuid:hold_id>/lift", LegalHoldLiftApi.as_view(), name="legal-hold-lift"),
+    path("transparency-reports", TransparencyReportApi.as_view(), name="transparency-report"),
 ]
 
 urlpatterns = [

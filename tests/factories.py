@@ -109,3 +109,126 @@ def staff(username: str, *roles: Role, password: str = "correct horse battery") 
 
 def idempotency_key() -> str:
     return f"idem-{uuid.uuid4()}"
+
+
+# --- disclosure workflow -------------------------------------------------------------
+
+LEGAL_DOCUMENT = b"%PDF-1.4\n% production order, test fixture\n"
+
+
+def jurisdiction_enabled(code: str = "GB-EAW", *, enabled: bool = True) -> Jurisdiction:
+    """The seeded jurisdiction (created if missing), switched on or off."""
+    jurisdiction, _ = Jurisdiction.objects.get_or_create(code=code, defaults={"name": code})
+    if jurisdiction.is_enabled != enabled:
+        jurisdiction.is_enabled = enabled
+        jurisdiction.save(update_fields=["is_enabled"])
+    return jurisdiction
+
+
+def agency_with_key(
+    *, name: str = "Metropolitan Police Service", jurisdiction: str = "GB-EAW",
+    enabled: bool = True,
+) -> tuple[Any, str]:
+    from accounts.services import agency_create
+
+    jurisdiction_enabled(jurisdiction, enabled=enabled)
+    agency = agency_create(
+        name=name,
+        jurisdiction_code=jurisdiction,
+        callback_phone="+442072301212",
+        callback_email="duty-desk@police.example",
+    )
+    issued = credential_create(agency=agency)
+    return agency, issued.api_key
+
+
+class LegalBasisFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "legal_requests.LegalBasis"
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"GB-EAW:test-basis-{n}")
+    jurisdiction = factory.LazyFunction(lambda: jurisdiction_enabled("GB-EAW"))
+    name = "Test basis"
+    releasable_fields = factory.LazyFunction(lambda: ["given_name", "family_name", "email"])
+    approvals_required = 2
+    is_emergency = False
+    is_enabled = True
+
+
+def enrolment(platform: Platform, **identity_overrides: Any) -> Any:
+    """A live enrolment on `platform` (needs an active escrow key)."""
+    from datetime import UTC, datetime
+
+    from escrow.identity import Evidence, Identity
+    from escrow.services.enrolment import enrolment_create
+
+    identity = Identity(
+        given_name=identity_overrides.get("given_name", CANARY["given_name"]),
+        family_name=identity_overrides.get("family_name", CANARY["family_name"]),
+        email=identity_overrides.get("email", CANARY["email"]),
+    )
+    evidence = Evidence(provider="demo-idv", reference=CANARY["reference"],
+                        assurance_level="high", verified_at=datetime(2026, 11, 1, tzinfo=UTC))
+    return enrolment_create(platform=platform, identity=identity, evidence=evidence,
+                            idempotency_key=idempotency_key()).enrolment
+
+
+def disclosure_payload(*, targets: list[str], **overrides: Any) -> dict[str, Any]:
+    """A well-formed POST /api/v1/disclosure-requests body."""
+    import base64
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    payload: dict[str, Any] = {
+        "officer": {"name": "DC Sam Example", "rank": "Detective Constable", "badge": "MP4471",
+                    "email": "sam.example@police.example", "phone": "+442079460000"},
+        "case_reference": "OP-KESTREL-0042",
+        "legal_basis": "GB-EAW:production-order",
+        "issuing_authority": "Westminster Magistrates' Court",
+        "document": {"name": "order.pdf", "content_type": "application/pdf",
+                     "content_base64": base64.b64encode(LEGAL_DOCUMENT).decode()},
+        "issued_on": (now - timedelta(days=1)).date().isoformat(),
+        "expires_at": (now + timedelta(days=30)).isoformat(),
+        "targets": targets,
+        "requested_fields": ["given_name", "family_name"],
+        "justification": "Threats to kill sent to the complainant on 2026-11-02.",
+    }
+    payload.update(overrides)
+    return payload
+
+
+def disclosure_request(
+    *, agency: Any, targets: list[Any], legal_basis: str = "GB-EAW:production-order",
+    fields: tuple[str, ...] = ("given_name", "family_name"), expires_in_days: int = 30,
+    emergency_facts: str = "", entered_by: User | None = None,
+) -> Any:
+    """A request accepted through the intake service, as if filed by `agency`."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from legal_requests.services import intake
+
+    now = timezone.now()
+    submission = intake.Submission(
+        officer=intake.Officer(name="DC Sam Example", email="sam.example@police.example",
+                               phone="+442079460000"),
+        case_reference="OP-KESTREL-0042",
+        legal_basis_code=legal_basis,
+        issuing_authority="Westminster Magistrates' Court",
+        document=intake.LegalDocument(name="order.pdf", content_type="application/pdf",
+                                      content=LEGAL_DOCUMENT),
+        issued_on=(now - timedelta(days=1)).date(),
+        expires_at=now + timedelta(days=expires_in_days),
+        pseudonyms=[t.pseudonym for t in targets],
+        requested_fields=list(fields),
+        justification="Threats to kill sent to the complainant.",
+        emergency_facts=emergency_facts,
+    )
+    return intake.request_create(
+        agency=agency, submission=submission,
+        channel="paper" if entered_by is not None else "api", entered_by=entered_by,
+    )

@@ -11,6 +11,7 @@ from escrow.services.enrolment import (
     EnrolmentUnderLegalHold,
     IdempotencyKeyReused,
 )
+from legal_requests.api.problems import register_disclosure_problem_types
 
 
 def register_problem_types() -> None:
@@ -29,3 +30,4 @@ def register_problem_types() -> None:
                      title="Username, password or one-time code is wrong")
     problem_register(CredentialRevoked, status=409, code="credential_revoked",
                      title="The credential is revoked")
+    register_disclosure_problem_types()

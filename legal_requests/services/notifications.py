@@ -1,0 +1,160 @@
+"""Telling people about pending work, by email through Django's email backend.
+
+Messages name the request's reference and what is awaited, never a pseudonym, an
+officer or a case: mailboxes are not part of the escrow's protected store. Services
+call `notify_on_commit` inside their transaction; the Celery task sends after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.mail import send_mass_mail
+from django.db import transaction
+
+from accounts.roles import Role
+from escrow.models import CustodianKey, EscrowKey
+from legal_requests.models import DisclosureRequest
+from legal_requests.selectors import (
+    request_approver_ids,
+    request_intake_staff_ids,
+    staff_with_role,
+)
+
+REQUEST_RECEIVED = "request_received"
+APPROVAL_PENDING = "approval_pending"
+CUSTODIANS_PENDING = "custodians_pending"
+INFORMATION_REQUESTED = "information_requested"
+RETROSPECTIVE_REVIEW_DUE = "retrospective_review_due"
+REVIEW_ESCALATED = "review_escalated"
+KINDS = (
+    REQUEST_RECEIVED,
+    APPROVAL_PENDING,
+    CUSTODIANS_PENDING,
+    INFORMATION_REQUESTED,
+    RETROSPECTIVE_REVIEW_DUE,
+    REVIEW_ESCALATED,
+)
+
+
+@dataclass(frozen=True)
+class Notice:
+    subject: str
+    body: str
+    recipients: list[str]
+
+
+def notify_on_commit(kind: str, request: DisclosureRequest) -> None:
+    """Queue a notice about `request`, sent only if the surrounding transaction commits."""
+    from legal_requests.tasks import notification_send
+
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind}")
+    request_id = str(request.pk)
+    transaction.on_commit(lambda: notification_send.delay(kind, request_id))
+
+
+def _emails(users: Iterable[User], exclude: set[int] | None = None) -> list[str]:
+    exclude = exclude or set()
+    return sorted({u.email for u in users if u.email and u.pk not in exclude})
+
+
+def _custodians() -> list[User]:
+    # The holders of the active key's shares when the ceremony recorded them; otherwise
+    # everyone with the custodian role.
+    active = EscrowKey.objects.filter(is_active=True).first()
+    holders = (
+        User.objects.filter(
+            pk__in=CustodianKey.objects.filter(escrow_key=active).values("user_id"), is_active=True
+        )
+        if active is not None
+        else User.objects.none()
+    )
+    return list(holders) or list(staff_with_role(Role.CUSTODIAN))
+
+
+def notice_compose(kind: str, request: DisclosureRequest) -> Notice:
+    ref = request.reference
+    involved = request_intake_staff_ids(request) | request_approver_ids(request)
+    if kind == REQUEST_RECEIVED:
+        return Notice(
+            subject=f"[escrow] New disclosure request {ref}",
+            body=f"Disclosure request {ref} was received and awaits review.",
+            recipients=_emails(staff_with_role(Role.INTAKE_OFFICER),
+                               exclude=request_intake_staff_ids(request)),
+        )
+    if kind == APPROVAL_PENDING:
+        return Notice(
+            subject=f"[escrow] Disclosure request {ref} awaits approval",
+            body=(
+                f"Disclosure request {ref} is in review and awaits "
+                f"{request.legal_basis.approvals_required} approval(s). Its legal document "
+                f"expires at {request.expires_at.isoformat()}."
+            ),
+            recipients=_emails(staff_with_role(Role.APPROVER), exclude=involved),
+        )
+    if kind == CUSTODIANS_PENDING:
+        return Notice(
+            subject=f"[escrow] Disclosure request {ref} approved: custodians needed",
+            body=(
+                f"Disclosure request {ref} is approved. Verify its approval event in a signed "
+                f"checkpoint and respond with your custodian tool before "
+                f"{request.expires_at.isoformat()}."
+            ),
+            recipients=_emails(_custodians(), exclude=involved),
+        )
+    if kind == INFORMATION_REQUESTED:
+        agency = request.agency
+        return Notice(
+            subject=f"[escrow] Information requested on {ref}",
+            body=f"The escrow needs more information on disclosure request {ref}. "
+                 "Read the question and answer it through the API.",
+            recipients=sorted({agency.callback_email, request.officer_email} - {""}),
+        )
+    if kind == RETROSPECTIVE_REVIEW_DUE:
+        return Notice(
+            subject=f"[escrow] Retrospective review due for emergency request {ref}",
+            body=(
+                f"Emergency disclosure request {ref} was approved on one approval. Two other "
+                f"approvers must review it by "
+                f"{request.review_due_at.isoformat() if request.review_due_at else '-'}."
+            ),
+            recipients=_emails(staff_with_role(Role.APPROVER), exclude=involved),
+        )
+    if kind == REVIEW_ESCALATED:
+        admins = _emails(staff_with_role(Role.ADMINISTRATOR))
+        admins += [email for _, email in getattr(settings, "ADMINS", [])]
+        return Notice(
+            subject=f"[escrow] OVERDUE retrospective review of emergency request {ref}",
+            body=(
+                f"The retrospective review of emergency disclosure request {ref} was due by "
+                f"{request.review_due_at.isoformat() if request.review_due_at else '-'} and "
+                "is incomplete. It has been escalated and will be counted in the "
+                "transparency report."
+            ),
+            recipients=sorted(set(admins)),
+        )
+    raise ValueError(f"unknown notification kind {kind}")
+
+
+def notification_send(*, kind: str, request_id: UUID | str) -> int:
+    """Compose and send one notice; returns how many messages went out."""
+    request = (
+        DisclosureRequest.objects.select_related("agency", "legal_basis")
+        .filter(pk=request_id)
+        .first()
+    )
+    if request is None:
+        return 0
+    notice = notice_compose(kind, request)
+    if not notice.recipients:
+        return 0
+    # One message per recipient, so recipients do not learn each other's addresses.
+    messages = [
+        (notice.subject, notice.body, settings.DEFAULT_FROM_EMAIL, [to]) for to in notice.recipients
+    ]
+    return send_mass_mail(messages, fail_silently=False)
