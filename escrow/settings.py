@@ -122,7 +122,9 @@ if REDIS_URL:
     # Rate limits and other shared counters must be shared across processes.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # django-redis keeps one client per process; Django's own Redis backend
+            # builds a new client object on every call, which costs more than the call.
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="escrow"),
         }

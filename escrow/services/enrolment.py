@@ -23,6 +23,10 @@ from escrow.models import BlindIndex, Enrolment
 from escrow.selectors import enrolment_legal_hold_active, escrow_key_active
 
 
+# A person enrolled more often than this is reported as a match of at most this many.
+MAX_REPORTED_MATCHES = 50
+
+
 class IdempotencyKeyReused(Exception):
     """The Idempotency-Key was already used for a different request body."""
 
@@ -106,7 +110,7 @@ def enrolment_create(
             matches = list(
                 BlindIndex.objects.filter(platform=platform, digest__in=list(match_keys.values()))
                 .values_list("enrolment__pseudonym", "enrolment__status")
-                .distinct()
+                .distinct()[:MAX_REPORTED_MATCHES]
             )
             enrolment = Enrolment.objects.create(
                 id=record_id,
@@ -162,7 +166,7 @@ def _replay(existing: Enrolment, fingerprint: bytes) -> EnrolmentResult:
             enrolment__created_at__lt=existing.created_at,
         )
         .values_list("enrolment__pseudonym", "enrolment__status")
-        .distinct()
+        .distinct()[:MAX_REPORTED_MATCHES]
     )
     answer = _answer_from(existing, matches)
     return EnrolmentResult(
