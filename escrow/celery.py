@@ -8,6 +8,7 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "escrow.settings")
 
-app = Celery("escrow")
+# Autodiscovery finds only `<app>.tasks`; modules with other names are listed here.
+app = Celery("escrow", include=["legal_requests.release_tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

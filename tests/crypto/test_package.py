@@ -53,8 +53,9 @@ class TestSealedBox:
 
     def test_altered_bytes_do_not_open(self) -> None:
         private, public = recipient_keypair_generate()
-        sealed = bytearray(package_seal_to_recipient(recipient_public_key=public,
-                                                     plaintext=PACKAGE))
+        sealed = bytearray(
+            package_seal_to_recipient(recipient_public_key=public, plaintext=PACKAGE)
+        )
         sealed[-1] ^= 1
         with pytest.raises(PackageOpenError):
             package_open_as_recipient(recipient_private_key=private, sealed=bytes(sealed))
@@ -73,8 +74,13 @@ class TestRecipientKeyParse:
 
     @pytest.mark.parametrize(
         "text",
-        ["", "not base64!", base64.b64encode(b"x" * 31).decode(),
-         base64.b64encode(b"x" * 33).decode(), base64.b64encode(bytes(32)).decode()],
+        [
+            "",
+            "not base64!",
+            base64.b64encode(b"x" * 31).decode(),
+            base64.b64encode(b"x" * 33).decode(),
+            base64.b64encode(bytes(32)).decode(),
+        ],
     )
     def test_rejects_anything_else(self, text: str) -> None:
         with pytest.raises(PackageKeyError):
@@ -94,8 +100,7 @@ class TestDownloadSecret:
         secret = download_secret_generate()
         sealed = package_seal_with_secret(secret=secret, plaintext=PACKAGE, aad=self.AAD)
         with pytest.raises(PackageOpenError):
-            package_open_with_secret(secret=download_secret_generate(), sealed=sealed,
-                                     aad=self.AAD)
+            package_open_with_secret(secret=download_secret_generate(), sealed=sealed, aad=self.AAD)
         with pytest.raises(PackageOpenError):
             package_open_with_secret(secret=secret, sealed=sealed, aad=b"request:other")
         with pytest.raises(PackageOpenError):
@@ -115,8 +120,9 @@ class TestContentCommitment:
         base = content_commitment(context=b"r1", salt=salt, content=PACKAGE)
         assert base == content_commitment(context=b"r1", salt=salt, content=PACKAGE)
         assert base != content_commitment(context=b"r2", salt=salt, content=PACKAGE)
-        assert base != content_commitment(context=b"r1", salt=content_salt_generate(),
-                                          content=PACKAGE)
+        assert base != content_commitment(
+            context=b"r1", salt=content_salt_generate(), content=PACKAGE
+        )
         assert base != content_commitment(context=b"r1", salt=salt, content=PACKAGE + b" ")
 
     @settings(max_examples=50)

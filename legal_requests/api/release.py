@@ -1,0 +1,203 @@
+"""Release endpoints: custodians' challenge and partials, and the agency's package download."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.authentication import StaffTokenAuthentication
+from accounts.permissions import AgencyKey, HasRole
+from accounts.roles import Role
+from escrow.api.serializers import StrictSerializer
+from legal_requests.services.release import (
+    SEALED_PACKAGE_FORMAT,
+    ReleaseChallenge,
+    release_challenge_get,
+    release_package_fetch,
+    release_partial_submit,
+    release_refusal_submit,
+)
+
+CHALLENGE_FORMAT = "identity-escrow-release-challenge/1"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def challenge_document(challenge: ReleaseChallenge) -> dict[str, Any]:
+    request = challenge.request
+    proof = challenge.approval_proof
+    return {
+        "format": CHALLENGE_FORMAT,
+        "request": {
+            "id": str(request.pk),
+            "reference": request.reference,
+            "state": request.state,
+            "agency": {"name": request.agency.name, "jurisdiction": request.agency.jurisdiction_id},
+            "legal_basis": {"code": request.legal_basis.code, "name": request.legal_basis.name},
+            "issuing_authority": request.issuing_authority,
+            "fields": challenge.fields,
+            "pseudonym_count": challenge.pseudonym_count,
+            "expires_at": request.expires_at.isoformat(),
+            "is_emergency": request.is_emergency,
+        },
+        "context": {"request_id": str(request.pk), "approval_log_index": proof.log_index},
+        "escrow_key": {
+            "epoch": challenge.escrow_key.epoch,
+            "threshold": challenge.escrow_key.threshold,
+            "fingerprint": challenge.public_key.fingerprint().hex(),
+        },
+        "custodian": {"index": challenge.custodian_index},
+        "partials_in": challenge.responses_in,
+        "approval": {
+            "log_index": proof.log_index,
+            "tree_size": proof.tree_size,
+            "root_hash": _b64(proof.root_hash),
+            "checkpoint": proof.checkpoint_text,
+            "inclusion_proof": [_b64(p) for p in proof.inclusion_proof],
+            "leaf": _b64(challenge.approval_leaf),
+        },
+        # Every target's enrolment id (random, not personal), so the tool can match them
+        # against the digest in the logged approval.
+        "record_ids": challenge.record_ids,
+        "items": [
+            {
+                "record_id": item.enrolment_id,
+                "platform_id": item.platform_id,
+                "field": item.field_name,
+                "epoch": item.epoch,
+                "point": item.point.hex(),
+            }
+            for item in challenge.items
+        ],
+    }
+
+
+class ReleaseChallengeApi(APIView):
+    """What a custodian's tool needs to consent: points, summary, and the approval's proof."""
+
+    authentication_classes = [StaffTokenAuthentication]
+    permission_classes = [HasRole(Role.CUSTODIAN)]
+
+    @extend_schema(
+        operation_id="release_challenge",
+        description=(
+            "The points R of exactly the approved fields of the approved pseudonyms (never "
+            "the ciphertexts), the request summary, the release context and the signed "
+            "checkpoint with the inclusion proof of the approval event. See docs/release.md."
+        ),
+        responses={200: dict},
+    )
+    def get(self, request: Request, request_id: str) -> Response:
+        challenge = release_challenge_get(
+            request_id=request_id, custodian=request.user  # type: ignore[arg-type]
+        )
+        return Response(challenge_document(challenge))
+
+
+class ReleasePartialApi(APIView):
+    """A custodian's answer: a partial decryption with proofs, or a reasoned refusal."""
+
+    authentication_classes = [StaffTokenAuthentication]
+    permission_classes = [HasRole(Role.CUSTODIAN)]
+
+    class Input(StrictSerializer):
+        # The body key is `partial`, which shadows BaseSerializer.partial only at class level.
+        partial = serializers.DictField(  # type: ignore[assignment]
+            required=False, help_text="escrow.crypto.release.PartialDecryption.to_dict()"
+        )
+        refusal_reason = serializers.CharField(required=False, max_length=2000)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if ("partial" in attrs) == ("refusal_reason" in attrs):
+                raise serializers.ValidationError(
+                    "Send exactly one of partial and refusal_reason.", code="required"
+                )
+            return attrs
+
+    class Output(serializers.Serializer):
+        decision = serializers.ChoiceField(choices=("consent", "refusal"))
+        accepted = serializers.IntegerField(required=False)
+        threshold = serializers.IntegerField(required=False)
+        release_started = serializers.BooleanField(required=False)
+
+    @extend_schema(operation_id="release_partial_submit", request=Input,
+                   responses={201: Output})
+    def post(self, request: Request, request_id: str) -> Response:
+        payload = self.Input(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        custodian = request.user
+        if "refusal_reason" in data:
+            release_refusal_submit(
+                request_id=request_id, custodian=custodian,  # type: ignore[arg-type]
+                reason=data["refusal_reason"],
+            )
+            return Response(self.Output({"decision": "refusal"}).data,
+                            status=status.HTTP_201_CREATED)
+        outcome = release_partial_submit(
+            request_id=request_id, custodian=custodian,  # type: ignore[arg-type]
+            partial_data=data["partial"],
+        )
+        body = self.Output(
+            {
+                "decision": "consent",
+                "accepted": outcome.accepted,
+                "threshold": outcome.threshold,
+                "release_started": outcome.release_started,
+            }
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class DisclosurePackageApi(APIView):
+    """The agency fetches its package once; the service then deletes it."""
+
+    permission_classes = [AgencyKey]
+
+    @extend_schema(
+        operation_id="disclosure_package_fetch",
+        description=(
+            "With a registered agency key: the package sealed to it (libsodium sealed box, "
+            "base64). Without one: the package itself, against the single-use "
+            "Download-Secret sent to the officer. Either way it can be fetched once."
+        ),
+        parameters=[
+            OpenApiParameter("Download-Secret", location=OpenApiParameter.HEADER,
+                             required=False,
+                             description="The single-use secret, when no key is registered.")
+        ],
+        responses={200: dict},
+    )
+    def get(self, request: Request, request_id: str) -> HttpResponse:
+        agency = request.user.agency  # type: ignore[union-attr]
+        delivered = release_package_fetch(
+            request_id=request_id,
+            agency_id=agency.pk,
+            download_secret=request.headers.get("Download-Secret"),
+        )
+        response: HttpResponse
+        if delivered.sealed_to_agency_key:
+            response = Response(
+                {
+                    "format": SEALED_PACKAGE_FORMAT,
+                    "request_id": str(delivered.request.pk),
+                    "reference": delivered.request.reference,
+                    "encryption": "x25519-xsalsa20poly1305-sealedbox",
+                    "package_sha256": delivered.package_sha256.hex(),
+                    "sealed_package": _b64(delivered.body),
+                }
+            )
+        else:
+            response = HttpResponse(delivered.body, content_type="application/json")
+        # Single use: no cache or proxy may keep a copy.
+        response["Cache-Control"] = "no-store"
+        return response

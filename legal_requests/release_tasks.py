@@ -1,0 +1,48 @@
+"""Celery tasks of the release: thin wrappers that load ids and call services.
+
+Each is safe to run twice: the release takes a lock and checks for an existing
+package; webhook deliveries are claimed with a lease and finished compare-and-swap.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from legal_requests.services.release import (
+    ReleaseAborted,
+    release_downloads_purge_expired,
+    release_perform,
+    releases_stalled,
+)
+from legal_requests.services.webhooks import webhooks_send_due
+
+logger = logging.getLogger("legal_requests.release")
+
+
+@shared_task(name="legal_requests.release_perform")
+def release_perform_task(request_id: str) -> None:
+    try:
+        release_perform(request_id=request_id)
+    except ReleaseAborted as exc:
+        # Already logged as an audit event; the stalled-release scan retries later.
+        logger.warning("release %s not completed: %s", request_id, exc)
+
+
+@shared_task(name="legal_requests.release_resume_stalled")
+def release_resume_stalled_task() -> int:
+    stalled = releases_stalled()
+    for request_id in stalled:
+        release_perform_task.delay(request_id)
+    return len(stalled)
+
+
+@shared_task(name="legal_requests.release_downloads_purge_expired")
+def release_downloads_purge_expired_task() -> int:
+    return release_downloads_purge_expired()
+
+
+@shared_task(name="legal_requests.webhooks_send_due")
+def webhooks_send_due_task() -> int:
+    return webhooks_send_due()

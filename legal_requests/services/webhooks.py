@@ -1,0 +1,267 @@
+"""Telling platforms that a pseudonym's identity was disclosed: signed, retried webhooks.
+
+Each (released pseudonym, platform endpoint) pair becomes one WebhookDelivery row,
+due when the request's non-disclosure period ends (or at once when there is none).
+A beat task claims due rows, POSTs them signed with the Standard Webhooks scheme
+(headers webhook-id, webhook-timestamp, webhook-signature; HMAC-SHA256 over
+"id.timestamp.body") and reschedules failures with exponential backoff. The
+webhook-id is the row's id, stable across retries, so a platform can drop
+duplicates; every delivery and every abandoned delivery is in the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from accounts.models import WebhookDelivery, WebhookEndpoint
+from escrow.audit import Actor, event_record
+from legal_requests import workflow
+from legal_requests.models import DisclosureRequest, Release
+
+logger = logging.getLogger("legal_requests.webhooks")
+
+IDENTITY_DISCLOSED = "identity.disclosed"
+_USER_AGENT = "identity-escrow-webhooks/1"
+
+# Overridable in settings. 30 s doubling to a 6 h cap: 15 attempts span about two days.
+_SETTING_DEFAULTS: dict[str, Any] = {
+    "WEBHOOK_RETRY_BASE_SECONDS": 30,
+    "WEBHOOK_RETRY_MAX_SECONDS": 6 * 3600,
+    "WEBHOOK_MAX_ATTEMPTS": 15,
+    "WEBHOOK_TIMEOUT_SECONDS": 10,
+    "WEBHOOK_LEASE_SECONDS": 120,
+}
+
+
+def webhook_setting(name: str) -> Any:
+    return getattr(settings, name, _SETTING_DEFAULTS[name])
+
+
+def notification_due_at(*, nondisclosure_until: date | None, released_at: datetime) -> datetime:
+    """When the platform may be told: at release, or once the non-disclosure day is over."""
+    if nondisclosure_until is None:
+        return released_at
+    # "Until 2027-03-01" includes that day: the platform is told from the next midnight UTC.
+    end = datetime.combine(nondisclosure_until + timedelta(days=1), time.min, tzinfo=UTC)
+    return max(end, released_at)
+
+
+def _payload(
+    *, request: DisclosureRequest, pseudonym: str, fields: list[str], released_at: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    # Standard Webhooks payload shape: type, timestamp, data. Nothing here identifies
+    # the user beyond the platform's own pseudonym.
+    return {
+        "type": IDENTITY_DISCLOSED,
+        "timestamp": now.isoformat().replace("+00:00", "Z"),
+        "data": {
+            "pseudonym": pseudonym,
+            "disclosed_at": released_at.isoformat().replace("+00:00", "Z"),
+            "request_reference": request.reference,
+            "agency": {
+                "name": request.agency.name,
+                "jurisdiction": request.agency.jurisdiction_id,
+            },
+            "legal_basis": {"code": request.legal_basis.code, "name": request.legal_basis.name},
+            "issuing_authority": request.issuing_authority,
+            "fields": fields,
+            "emergency": request.is_emergency,
+            "nondisclosure_until": (
+                request.nondisclosure_until.isoformat() if request.nondisclosure_until else None
+            ),
+        },
+    }
+
+
+def webhooks_schedule_for_release(*, request: DisclosureRequest, released_at: datetime) -> int:
+    """Create one delivery per released pseudonym and active endpoint of its platform.
+
+    Call inside the release transaction; scheduling twice creates nothing new.
+    """
+    from legal_requests.services.release import release_fields
+
+    fields = release_fields(request)
+    due_at = notification_due_at(
+        nondisclosure_until=request.nondisclosure_until, released_at=released_at
+    )
+    now = timezone.now()
+    created = 0
+    subject = workflow.request_object_ref(request)
+    for target in request.targets.select_related("enrolment").order_by("pseudonym"):
+        held = set((target.enrolment.sealed_fields or {}).keys())
+        endpoints = WebhookEndpoint.objects.filter(
+            platform_id=target.enrolment.platform_id, is_active=True
+        )
+        if not endpoints:
+            logger.warning("platform %s has no webhook endpoint for %s",
+                           target.enrolment.platform_id, request.reference)
+        for endpoint in endpoints:
+            _, was_created = WebhookDelivery.objects.get_or_create(
+                dedupe_key=f"{IDENTITY_DISCLOSED}:{request.pk}:{target.enrolment_id}:{endpoint.pk}",
+                defaults={
+                    "endpoint": endpoint,
+                    "event_type": IDENTITY_DISCLOSED,
+                    "subject_ref": subject,
+                    "payload": _payload(
+                        request=request, pseudonym=target.pseudonym,
+                        fields=[f for f in fields if f in held], released_at=released_at, now=now,
+                    ),
+                    "due_at": due_at,
+                },
+            )
+            created += was_created
+    return created
+
+
+def _claim_due(*, now: datetime, limit: int) -> list[uuid.UUID]:
+    """Lease up to `limit` due deliveries so no other worker sends them meanwhile."""
+    lease = timedelta(seconds=webhook_setting("WEBHOOK_LEASE_SECONDS"))
+    with transaction.atomic():
+        ids = list(
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .filter(delivered_at__isnull=True, abandoned_at__isnull=True, due_at__lte=now)
+            .order_by("due_at")
+            .values_list("id", flat=True)[:limit]
+        )
+        # A crashed worker's lease simply runs out and the row comes due again.
+        WebhookDelivery.objects.filter(id__in=ids).update(due_at=now + lease)
+    return ids
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a redirect is a failed delivery, not an invitation to post elsewhere
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def webhook_signed_headers(
+    *, delivery: WebhookDelivery, body: str, timestamp: datetime
+) -> dict[str, str]:
+    signature = Webhook(delivery.endpoint.signing_secret).sign(
+        msg_id=delivery.webhook_id, timestamp=timestamp, data=body
+    )
+    return {
+        "webhook-id": delivery.webhook_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+        "user-agent": _USER_AGENT,
+    }
+
+
+def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True)
+    # Signed at send time: receivers reject timestamps more than a few minutes old.
+    headers = webhook_signed_headers(delivery=delivery, body=body, timestamp=timezone.now())
+    http_request = urllib.request.Request(  # noqa: S310 - operator-registered https/http URL
+        delivery.endpoint.url, data=body.encode(), headers=headers, method="POST"
+    )
+    try:
+        timeout = webhook_setting("WEBHOOK_TIMEOUT_SECONDS")
+        with _opener.open(http_request, timeout=timeout) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return None, type(exc).__name__
+
+
+def _backoff(attempts: int) -> timedelta:
+    base = webhook_setting("WEBHOOK_RETRY_BASE_SECONDS")
+    cap = webhook_setting("WEBHOOK_RETRY_MAX_SECONDS")
+    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), cap))
+
+
+def webhook_delivery_attempt(*, delivery_id: uuid.UUID) -> WebhookDelivery | None:
+    """One attempt; records the outcome with a compare-and-swap on `delivered_at`."""
+    delivery = (
+        WebhookDelivery.objects.select_related("endpoint")
+        .filter(id=delivery_id, delivered_at__isnull=True, abandoned_at__isnull=True)
+        .first()
+    )
+    if delivery is None:
+        return None
+    if not delivery.endpoint.is_active:
+        _finish(delivery, status=None, error="endpoint disabled", delivered=False, final=True)
+        return delivery
+    status, error = _post(delivery)
+    delivered = status is not None and 200 <= status < 300
+    final = not delivered and delivery.attempts + 1 >= webhook_setting("WEBHOOK_MAX_ATTEMPTS")
+    _finish(delivery, status=status, error=error, delivered=delivered, final=final)
+    return delivery
+
+
+def _finish(
+    delivery: WebhookDelivery, *, status: int | None, error: str, delivered: bool, final: bool
+) -> None:
+    now = timezone.now()
+    attempts = delivery.attempts + 1
+    changes: dict[str, Any] = {
+        "attempts": attempts,
+        "last_attempt_at": now,
+        "last_status_code": status,
+        "last_error": error[:200],
+    }
+    if delivered:
+        changes["delivered_at"] = now
+    elif final:
+        changes["abandoned_at"] = now
+    else:
+        changes["due_at"] = now + _backoff(attempts)
+    with transaction.atomic():
+        updated = WebhookDelivery.objects.filter(
+            id=delivery.id, delivered_at__isnull=True, abandoned_at__isnull=True
+        ).update(**changes)
+        if not updated:
+            return
+        logger.info("webhook %s attempt %d: %s", delivery.webhook_id, attempts,
+                    "delivered" if delivered else (error or status))
+        if delivered or final:
+            event_record(
+                event_type="webhook.delivered" if delivered else "webhook.abandoned",
+                actor=Actor.system("webhooks"),
+                object_ref=f"webhook_delivery:{delivery.id}",
+                platform_id=delivery.endpoint.platform_id,
+                details={
+                    "event": delivery.event_type,
+                    "subject": delivery.subject_ref,
+                    "attempts": attempts,
+                    "endpoint": str(delivery.endpoint_id),
+                },
+            )
+            _release_mark_notified(delivery.subject_ref, now)
+
+
+def _release_mark_notified(subject_ref: str, now: datetime) -> None:
+    prefix = "disclosure_request:"
+    if not subject_ref.startswith(prefix):
+        return
+    outstanding = WebhookDelivery.objects.filter(
+        subject_ref=subject_ref, delivered_at__isnull=True, abandoned_at__isnull=True
+    ).exists()
+    if not outstanding:
+        Release.objects.filter(
+            request_id=uuid.UUID(subject_ref[len(prefix):]), platforms_notified_at__isnull=True
+        ).update(platforms_notified_at=now)
+
+
+def webhooks_send_due(*, limit: int = 100, now: datetime | None = None) -> int:
+    """Claim and attempt every due delivery (up to `limit`); returns how many were tried."""
+    ids = _claim_due(now=now or timezone.now(), limit=limit)
+    for delivery_id in ids:
+        webhook_delivery_attempt(delivery_id=delivery_id)
+    return len(ids)
