@@ -1,9 +1,21 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.api import StaffTokenCreateApi, StaffTokenRevokeApi
 from escrow import health
+from escrow.log.api import (
+    AuditConsistencyProofApi,
+    AuditEventDetailApi,
+    AuditEventListApi,
+    AuditExportApi,
+    AuditInclusionProofApi,
+    AuditSealedDetailOpenApi,
+    LogCheckpointApi,
+    LogEntryBundleApi,
+    LogHashTileApi,
+    LogVerifierKeyApi,
+)
 from escrow.api.enrolments import (
     EnrolmentBanApi,
     EnrolmentCreateApi,
@@ -74,8 +86,29 @@ api_v1 = [
     path("transparency-reports", TransparencyReportApi.as_view(), name="transparency-report"),
 ]
 
+audit_v1 = [
+    path("events", AuditEventListApi.as_view(), name="audit-event-list"),
+    path("events/<int:event_id>", AuditEventDetailApi.as_view(), name="audit-event-detail"),
+    path("events/<int:event_id>/sealed-detail", AuditSealedDetailOpenApi.as_view(),
+         name="audit-sealed-detail-open"),
+    path("events/<int:event_id>/inclusion-proof", AuditInclusionProofApi.as_view(),
+         name="audit-inclusion-proof"),
+    path("consistency-proof", AuditConsistencyProofApi.as_view(), name="audit-consistency-proof"),
+    path("export", AuditExportApi.as_view(), name="audit-export"),
+]
+
+# C2SP tlog-tiles resources; the tile path is parsed (and checked canonical) by the view.
+log_tiles = [
+    path("checkpoint", LogCheckpointApi.as_view(), name="log-checkpoint"),
+    path("verifier-key", LogVerifierKeyApi.as_view(), name="log-verifier-key"),
+    re_path(r"^tile/entries/(?P<path>.+)$", LogEntryBundleApi.as_view(), name="log-entries"),
+    re_path(r"^tile/(?P<path>.+)$", LogHashTileApi.as_view(), name="log-tile"),
+]
+
 urlpatterns = [
     path("api/v1/", include(api_v1)),
+    path("api/v1/audit/", include(audit_v1)),
+    path("log/", include(log_tiles)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz/live", health.liveness, name="health-live"),

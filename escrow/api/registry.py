@@ -5,6 +5,9 @@ from __future__ import annotations
 from accounts.services import CredentialRevoked, SignInFailed
 from escrow.api.problems import problem_register
 from escrow.crypto.pseudonym import InvalidPseudonym
+from escrow.log.export import ExportInvalid
+from escrow.log.selectors import LogEventNotFound, LogEventNotSequenced, LogTreeSizeInvalid
+from escrow.log.services import LogUnavailable, NoSealedDetail, SealedDetailUnverifiable
 from escrow.selectors import EnrolmentNotFound, NoActiveEscrowKey
 from escrow.services.enrolment import (
     EnrolmentStateConflict,
@@ -30,4 +33,21 @@ def register_problem_types() -> None:
                      title="Username, password or one-time code is wrong")
     problem_register(CredentialRevoked, status=409, code="credential_revoked",
                      title="The credential is revoked")
+    _register_log_problems()
     register_disclosure_problem_types()
+
+
+def _register_log_problems() -> None:
+    problem_register(LogEventNotFound, status=404, code="not_found", title="Not found")
+    problem_register(LogEventNotSequenced, status=409, code="not_sequenced",
+                     title="The event is not yet under a signed checkpoint; retry shortly")
+    problem_register(LogTreeSizeInvalid, status=400, code="invalid_tree_size",
+                     title="No signed tree of that size, or sizes in the wrong order")
+    problem_register(ExportInvalid, status=404, code="no_checkpoint",
+                     title="No signed checkpoint of that size to export")
+    problem_register(NoSealedDetail, status=404, code="no_sealed_detail",
+                     title="The event has no sealed detail")
+    problem_register(SealedDetailUnverifiable, status=409, code="sealed_detail_mismatch",
+                     title="The sealed detail does not match the logged commitment")
+    problem_register(LogUnavailable, status=503, code="log_unavailable",
+                     title="The audit log cannot vouch for the event; nothing was done")

@@ -197,6 +197,15 @@ def _bundles(size: int) -> Iterator[tuple[TileRef, bytes]]:
         yield tile, entry_bundle_encode(chunk)
 
 
+def log_export_check(*, tree_size: int | None = None) -> None:
+    """Raise `ExportInvalid` unless there is a signed checkpoint to export (of that size)."""
+    checkpoints = LogCheckpoint.objects.all()
+    if tree_size is not None:
+        checkpoints = checkpoints.filter(tree_size=tree_size)
+    if not checkpoints.exists():
+        raise ExportInvalid(f"no signed checkpoint for tree size {tree_size}")
+
+
 def log_export_stream(*, tree_size: int | None = None) -> Iterator[bytes]:
     """The export of the latest signed tree (or of an earlier signed `tree_size`), as
     tar bytes produced member by member, so a large log streams in bounded memory."""

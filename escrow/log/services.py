@@ -16,11 +16,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
+from accounts.roles import Role
+from escrow.audit import Actor, event_record, sealed_detail_open
 from escrow.crypto.checkpoint import Checkpoint, checkpoint_sign
+from escrow.crypto.commitment import CommitmentMismatch, SealedDetailError
 from escrow.crypto.errors import CryptoError
 from escrow.crypto.merkle import EMPTY_ROOT, inclusion_verify, leaf_hash
 from escrow.crypto.tiles import MAX_ENTRY_SIZE, inclusion_proof_from_tiles, tiles_for_append
@@ -119,26 +123,69 @@ def _head() -> _Head:
                  cursor_event_id=event_id, signed=True)
 
 
-def _next_events(head: _Head, limit: int) -> list[tuple[int, bytes]]:
-    """Committed events after the head, in log order, at most `limit`.
+# Which committed events the sequencer may take (PostgreSQL). Events are taken in
+# (inserting transaction id, event id) order, up to the oldest transaction of this
+# database that is still running when the statement's snapshot is taken: everything
+# below it has committed (and is visible) or rolled back, so no event can later turn
+# up behind the cursor. Transactions of backends connected to other databases of the
+# cluster cannot insert events here and do not hold the log back. The caller's own
+# open transaction may be taken too (a test, or a caller sequencing its own events)
+# when no transaction of this database that could still commit is older than it.
+_NEXT_EVENTS_SQL = """
+WITH snap AS (
+    SELECT pg_current_snapshot() AS s, pg_current_xact_id_if_assigned() AS own
+), elsewhere AS (
+    SELECT unnest(%s::bigint[]) AS low
+), blockers AS (
+    SELECT x::text::bigint AS xid FROM snap, pg_snapshot_xip(snap.s) AS x
+    WHERE x IS DISTINCT FROM snap.own
+      AND (x::text::bigint %% 4294967296) NOT IN (SELECT low FROM elsewhere)
+), horizon AS (
+    SELECT (SELECT min(xid) FROM blockers) AS lowest,
+           pg_snapshot_xmax(snap.s)::text::bigint AS xmax,
+           snap.own::text::bigint AS own
+    FROM snap
+), bound AS (
+    SELECT COALESCE(h.lowest, h.xmax) AS below,
+           CASE WHEN h.own IS NULL OR h.own - h.xmax > 10000
+                     OR h.own > COALESCE(h.lowest, h.own + 1) THEN NULL
+                WHEN EXISTS (
+                    SELECT 1 FROM generate_series(h.xmax, h.own - 1) AS g
+                    WHERE (g %% 4294967296) NOT IN (SELECT low FROM elsewhere)
+                      AND pg_xact_status(g::text::xid8) IS DISTINCT FROM 'aborted')
+                THEN NULL
+                ELSE h.own END AS own
+    FROM horizon h
+)
+SELECT e.id, e.entry FROM {table} e, bound b
+WHERE (e.log_txid, e.id) > (%s, %s)
+  AND e.log_txid <= GREATEST(b.below - 1, COALESCE(b.own, -1))
+  AND (e.log_txid < b.below OR e.log_txid = b.own)
+ORDER BY e.log_txid, e.id
+LIMIT %s
+"""
 
-    PostgreSQL: in (transaction id, event id) order, and only events of transactions
-    older than every transaction still running, so that an event committing late can
-    never land behind the cursor. Our own open transaction counts as finished when it
-    is the oldest one (a caller sequencing its own, not yet committed, events).
-    """
+
+def _next_events(head: _Head, limit: int) -> list[tuple[int, bytes]]:
+    """Committed events after the head, in log order, at most `limit`."""
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # Which running transactions belong to other databases, read *before* the
+            # snapshot below: a transaction that started in between is then unknown,
+            # and so counted as a blocker, never wrongly skipped.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
             cursor.execute(
-                "WITH horizon AS (SELECT"  # noqa: S608  (quoted table name only)
-                " pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,"
-                " pg_current_xact_id_if_assigned()::text::bigint AS own) "
-                f"SELECT e.id, e.entry FROM {table} e, horizon h "
-                "WHERE (e.log_txid, e.id) > (%s, %s) "
-                "AND e.log_txid < CASE WHEN h.own = h.xmin THEN h.xmin + 1 ELSE h.xmin END "
-                "ORDER BY e.log_txid, e.id LIMIT %s",
+                "SELECT coalesce(array_agg(backend_xid::text::bigint), '{}') "
+                "FROM pg_stat_activity WHERE backend_xid IS NOT NULL "
+                "AND datname IS DISTINCT FROM current_database()"
+            )
+            row = cursor.fetchone()
+            elsewhere = list(row[0]) if row else []
+            cursor.execute(
+                _NEXT_EVENTS_SQL.format(table=table),
                 [
+                    elsewhere,
                     -1 if head.cursor_txid is None else head.cursor_txid,
                     head.cursor_event_id,
                     limit,
@@ -292,3 +339,56 @@ def log_wait_for_checkpoint(*, event_id: int, timeout: float) -> LogInclusion:
             )
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, 0.25)
+
+
+# --- auditors ------------------------------------------------------------------------
+
+
+class NoSealedDetail(Exception):
+    """The event has no sealed detail to open."""
+
+
+class SealedDetailUnverifiable(Exception):
+    """The sealed detail does not open, or does not match the logged commitment."""
+
+
+def audit_event_open_sealed(*, event: AuditEvent, auditor: Any, reason: str) -> dict[str, Any]:
+    """Open an event's sealed detail for an auditor, logging the opening first.
+
+    The reason may name people, so it is itself sealed in the new event.
+    """
+    if event.commitment is None or event.sealed_detail is None:
+        raise NoSealedDetail(f"event {event.pk} has no sealed detail")
+    with transaction.atomic():
+        event_record(
+            event_type="audit.sealed_detail_opened",
+            actor=Actor.for_staff(auditor.pk, role=str(Role.AUDITOR)),
+            object_ref=f"audit_event:{event.pk}",
+            details={"event_id": event.pk},
+            sealed={"reason": reason},
+        )
+    try:
+        opened = sealed_detail_open(event)
+    except (CommitmentMismatch, SealedDetailError) as exc:
+        logger.error("sealed detail of event %s does not verify", event.pk)
+        raise SealedDetailUnverifiable(
+            f"the sealed detail of event {event.pk} does not match its commitment"
+        ) from exc
+    assert opened is not None  # noqa: S101  (both columns checked above)
+    return {
+        "event_id": event.pk,
+        "commitment": bytes(event.commitment).hex(),
+        "salt": opened["salt"],
+        "detail": opened["detail"],
+    }
+
+
+def audit_log_exported(*, auditor: Any, tree_size: int | None) -> None:
+    """Record that an auditor took an export of the log."""
+    with transaction.atomic():
+        event_record(
+            event_type="audit.log_exported",
+            actor=Actor.for_staff(auditor.pk, role=str(Role.AUDITOR)),
+            object_ref="audit_log",
+            details={"tree_size": tree_size},
+        )
