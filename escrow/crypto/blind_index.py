@@ -26,7 +26,7 @@ from escrow.crypto.kdf import context_info
 from escrow.crypto.pseudonym import PLATFORM_KEY_LENGTH
 
 # 128 bits: an accidental collision among n indexes of one platform has probability about
-# n**2 / 2**129 (3e-23 for a hundred million), so half of SHA-256 costs nothing in accuracy
+# n**2 / 2**129 (1.5e-23 for a hundred million), so half of SHA-256 costs nothing in accuracy
 # and halves what the lookup index stores.
 BLIND_INDEX_LENGTH = 16
 

@@ -11,8 +11,8 @@ cannot be linked without the service secret.
 
 Collisions. Within one platform, ``n`` pseudonyms collide with probability about
 ``n**2 / 2**81`` (birthday bound over 80 bits): 4e-13 for a million enrolments, 4e-9 for a
-hundred million, 4e-7 for a billion. The enrolment service still keeps a unique constraint on
-(platform, pseudonym) and retries with a fresh record id if it ever fires. Someone typing random
+hundred million, 4e-7 for a billion. The database's unique constraint on the pseudonym turns
+a collision into a failed enrolment, never two people sharing a handle. Someone typing random
 well-formed pseudonyms hits an existing one with probability ``n / 2**80`` per guess.
 
 The check symbol is Crockford's: the 80-bit value modulo the prime 37. Every single-symbol
