@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,15 @@ def key_client(key: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     return client
+
+
+@pytest.fixture(autouse=True)
+def _seeded_legal_bases(db: Any) -> None:
+    """The seed migration's rows, restored if a transactional test elsewhere flushed them."""
+    from django.apps import apps
+
+    seed = importlib.import_module("legal_requests.migrations.0004_seed_legal_bases").seed
+    seed(apps, None)
 
 
 @dataclass

@@ -36,7 +36,8 @@ def test_an_agency_files_a_request(met: Any, targets: list[Any]) -> None:
     assert body["approvals_required"] == 2
     assert body["reference"].startswith("DR-")
     # Agencies do not see staff identities.
-    assert "entered_by" not in body and "decisions" not in body
+    assert "entered_by" not in body
+    assert "decisions" not in body
     assert response["Location"].endswith(body["id"])
 
     stored = DisclosureRequest.objects.get(pk=body["id"])
@@ -128,7 +129,7 @@ def test_platform_keys_and_anonymous_callers_cannot_file(platform_a: Any, target
 def test_a_disabled_jurisdiction_is_refused_and_counted(targets: list[Any]) -> None:
     from tests.legal.conftest import key_client
 
-    agency, key = factories.agency_with_key(name="Police Scotland", jurisdiction="GB-SCT",
+    _agency, key = factories.agency_with_key(name="Police Scotland", jurisdiction="GB-SCT",
                                             enabled=False)
     payload = factories.disclosure_payload(targets=[targets[0].pseudonym],
                                            legal_basis="GB-SCT:production-order")

@@ -1,0 +1,59 @@
+"""Approvers and custodians hear about pending work; messages carry no personal data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core import mail
+
+from escrow.models import CustodianKey
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/disclosure-requests"
+
+
+def test_pending_work_is_announced(cast: Any, met: Any, targets: list[Any], eager_tasks: None,
+                                   escrow_keypair: Any,
+                                   django_capture_on_commit_callbacks: Any) -> None:
+    for name in ("alice", "bob", "carol", "erin", "frank", "grace"):
+        cast.user(name)
+    # Grace holds a share of the active key; frank has the role but no share.
+    CustodianKey.objects.create(escrow_key=escrow_keypair.row, index=1, user=cast.user("grace"),
+                                verification_key="00" * 32)
+    with django_capture_on_commit_callbacks(execute=True):
+        request = factories.disclosure_request(agency=met.agency, targets=[targets[0]])
+    assert [m.to for m in mail.outbox] == [["alice@escrow.example"]]
+    alice, bob, carol = cast.client("alice"), cast.client("bob"), cast.client("carol")
+
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert alice.post(f"{URL}/{request.pk}/review").status_code == 200
+    assert sorted(m.to[0] for m in mail.outbox) == [
+        "bob@escrow.example", "carol@escrow.example", "erin@escrow.example"]
+
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        bob.post(f"{URL}/{request.pk}/approve", {"reason": "x"}, format="json")
+        carol.post(f"{URL}/{request.pk}/approve", {"reason": "x"}, format="json")
+    assert [m.to for m in mail.outbox] == [["grace@escrow.example"]]
+    message = mail.outbox[0]
+    assert request.reference in message.subject
+    text = message.subject + message.body
+    for secret in (targets[0].pseudonym, "OP-KESTREL", "Sam Example", factories.CANARY["email"]):
+        assert secret not in text
+
+
+def test_the_agency_hears_of_a_question(cast: Any, met: Any, targets: list[Any],
+                                        eager_tasks: None,
+                                        django_capture_on_commit_callbacks: Any) -> None:
+    request = factories.disclosure_request(agency=met.agency, targets=[targets[0]])
+    cast.client("alice").post(f"{URL}/{request.pk}/review")
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        cast.client("alice").post(f"{URL}/{request.pk}/request-information",
+                                  {"question": "Which account?"}, format="json")
+    assert sorted(m.to[0] for m in mail.outbox) == [
+        "duty-desk@police.example", "sam.example@police.example"]
+    assert "Which account?" not in mail.outbox[0].body
