@@ -532,20 +532,21 @@ class DisclosureRequestInformationResponseApi(_AgencyAction):
         return request_body(request, _reload(disclosure))
 
 
+class LegalBasisOutput(serializers.Serializer):
+    code = serializers.CharField()
+    jurisdiction = serializers.CharField(source="jurisdiction_id")
+    name = serializers.CharField()
+    releasable_fields = serializers.ListField(child=serializers.CharField())
+    approvals_required = serializers.IntegerField()
+    is_emergency = serializers.BooleanField()
+    is_enabled = serializers.BooleanField()
+
+
 class LegalBasisListApi(APIView):
     permission_classes = [AgencyKey | STAFF_READERS]
 
-    class Output(serializers.Serializer):
-        code = serializers.CharField()
-        jurisdiction = serializers.CharField(source="jurisdiction_id")
-        name = serializers.CharField()
-        releasable_fields = serializers.ListField(child=serializers.CharField())
-        approvals_required = serializers.IntegerField()
-        is_emergency = serializers.BooleanField()
-        is_enabled = serializers.BooleanField()
-
-    @extend_schema(operation_id="legal_basis_list", responses={200: Output(many=True)},
+    @extend_schema(operation_id="legal_basis_list", responses={200: LegalBasisOutput(many=True)},
                    description="Agencies see the enabled bases of their own jurisdiction.")
     def get(self, request: Request) -> Response:
         bases = selectors.legal_basis_list(agency=calling_agency(request))
-        return Response(self.Output(bases, many=True).data)
+        return Response(LegalBasisOutput(bases, many=True).data)

@@ -46,13 +46,14 @@ def _hold_for_caller(request: Request, hold_id: UUID) -> LegalHold:
     return selectors.legal_hold_get_for_staff(hold_id=hold_id)
 
 
-class LegalHoldListCreateApi(APIView):
-    class Input(StrictSerializer):
-        pseudonyms = serializers.ListField(
-            child=serializers.CharField(max_length=64), min_length=1, max_length=100
-        )
-        case_reference = serializers.CharField(max_length=100)
+class LegalHoldCreateInput(StrictSerializer):
+    pseudonyms = serializers.ListField(
+        child=serializers.CharField(max_length=64), min_length=1, max_length=100
+    )
+    case_reference = serializers.CharField(max_length=100)
 
+
+class LegalHoldListCreateApi(APIView):
     def get_permissions(self) -> list[Any]:
         if self.request.method == "POST":
             return [AgencyKey()]
@@ -71,7 +72,7 @@ class LegalHoldListCreateApi(APIView):
 
     @extend_schema(
         operation_id="legal_hold_create",
-        request=Input,
+        request=LegalHoldCreateInput,
         responses={
             201: LegalHoldOutput(many=True),
             409: OpenApiResponse(description="legal_hold_exists: extend the existing hold"),
@@ -81,7 +82,7 @@ class LegalHoldListCreateApi(APIView):
                     "effect at once; staff can extend a hold once, or lift it.",
     )
     def post(self, request: Request) -> Response:
-        payload = self.Input(data=request.data)
+        payload = LegalHoldCreateInput(data=request.data)
         payload.is_valid(raise_exception=True)
         placed = holds.legal_hold_place(
             agency=required_agency(request),
