@@ -4,6 +4,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.api import StaffTokenCreateApi, StaffTokenRevokeApi
 from escrow import health
+from escrow.api.enrolments import (
+    EnrolmentBanApi,
+    EnrolmentCreateApi,
+    EnrolmentDetailApi,
+    EnrolmentUnbanApi,
+)
 from escrow.log.api import (
     AuditConsistencyProofApi,
     AuditEventDetailApi,
@@ -15,12 +21,6 @@ from escrow.log.api import (
     LogEntryBundleApi,
     LogHashTileApi,
     LogVerifierKeyApi,
-)
-from escrow.api.enrolments import (
-    EnrolmentBanApi,
-    EnrolmentCreateApi,
-    EnrolmentDetailApi,
-    EnrolmentUnbanApi,
 )
 from legal_requests.api.disclosures import (
     DisclosureRequestApproveApi,
@@ -42,6 +42,11 @@ from legal_requests.api.holds import (
     LegalHoldLiftApi,
     LegalHoldListCreateApi,
 )
+from legal_requests.api.release import (
+    DisclosurePackageApi,
+    ReleaseChallengeApi,
+    ReleasePartialApi,
+)
 from legal_requests.api.transparency import TransparencyReportApi
 
 api_v1 = [
@@ -51,6 +56,12 @@ api_v1 = [
     path("enrolments/<str:pseudonym>", EnrolmentDetailApi.as_view(), name="enrolment-detail"),
     path("enrolments/<str:pseudonym>/ban", EnrolmentBanApi.as_view(), name="enrolment-ban"),
     path("enrolments/<str:pseudonym>/unban", EnrolmentUnbanApi.as_view(), name="enrolment-unban"),
+    path("releases/<str:request_id>/challenge", ReleaseChallengeApi.as_view(),
+         name="release-challenge"),
+    path("releases/<str:request_id>/partials", ReleasePartialApi.as_view(),
+         name="release-partials"),
+    path("disclosure-requests/<str:request_id>/package", DisclosurePackageApi.as_view(),
+         name="disclosure-package"),
     path("legal-bases", LegalBasisListApi.as_view(), name="legal-basis-list"),
     path("disclosure-requests", DisclosureRequestListCreateApi.as_view(),
          name="disclosure-request-list"),

@@ -15,6 +15,7 @@ from escrow.services.enrolment import (
     IdempotencyKeyReused,
 )
 from legal_requests.api.problems import register_disclosure_problem_types
+from legal_requests.api.release_problems import register_release_problem_types
 
 
 def register_problem_types() -> None:
@@ -35,6 +36,7 @@ def register_problem_types() -> None:
                      title="The credential is revoked")
     _register_log_problems()
     register_disclosure_problem_types()
+    register_release_problem_types()
 
 
 def _register_log_problems() -> None:
