@@ -86,7 +86,9 @@ def database_snapshot() -> transaction.Atomic:
 
 
 def snapshot_begin() -> None:
-    if connection.vendor == "postgresql":
+    # Only the outermost transaction can choose its isolation level; nested in a
+    # caller's transaction, reads already share the caller's transaction.
+    if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1:
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 

@@ -175,10 +175,13 @@ def _next_events(head: _Head, limit: int) -> list[tuple[int, bytes]]:
             # snapshot below: a transaction that started in between is then unknown,
             # and so counted as a blocker, never wrongly skipped.
             cursor.execute("SELECT pg_stat_clear_snapshot()")
+            # Every transaction and subtransaction holds the lock on its own id, so
+            # pg_locks names them all (pg_stat_activity shows top-level ids only).
             cursor.execute(
-                "SELECT coalesce(array_agg(backend_xid::text::bigint), '{}') "
-                "FROM pg_stat_activity WHERE backend_xid IS NOT NULL "
-                "AND datname IS DISTINCT FROM current_database()"
+                "SELECT coalesce(array_agg(l.transactionid::text::bigint), '{}') "
+                "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' "
+                "AND l.granted AND a.datname IS DISTINCT FROM current_database()"
             )
             row = cursor.fetchone()
             elsewhere = list(row[0]) if row else []

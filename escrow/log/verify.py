@@ -42,8 +42,13 @@ class LogSource(Protocol):
 
 @dataclass(frozen=True)
 class VerifyProblem:
+    """Something differs at log index `index`; if `end` is set, it differs somewhere in
+    `index..end-1` (a hash over many leaves), and a problem found at an exact index
+    inside that range is the better answer."""
+
     index: int
     what: str
+    end: int | None = None
 
 
 @dataclass
@@ -60,7 +65,12 @@ class VerifyReport:
 
     @property
     def first(self) -> VerifyProblem | None:
-        return min(self.problems, key=lambda p: p.index) if self.problems else None
+        exact = [p.index for p in self.problems if p.end is None]
+        candidates = [
+            p for p in self.problems
+            if p.end is None or not any(p.index <= i < p.end for i in exact)
+        ]
+        return min(candidates, key=lambda p: p.index) if candidates else None
 
 
 def _leaf_hashes(source: LogSource, report: VerifyReport) -> list[bytes]:
@@ -118,6 +128,7 @@ def _check_tiles(
                         position << (TILE_HEIGHT * level),
                         f"tile {level}/{index} width {width}: hash {offset} differs from the "
                         "one recomputed from the entries",
+                        end=(position + 1) << (TILE_HEIGHT * level) if level else None,
                     )
                 )
                 break
@@ -192,6 +203,7 @@ def _check_checkpoints(
                     vouched,
                     f"checkpoint {checkpoint.size}: signed root differs from the entries' root; "
                     f"the difference lies in {vouched}..{checkpoint.size - 1}",
+                    end=checkpoint.size,
                 )
             )
             continue
