@@ -229,7 +229,31 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 600.0,
         "options": {"expires": 1200},
     },
+    # The release (legal_requests/release_tasks.py): platform webhooks due, stalled
+    # releases retried, lapsed single-use package downloads deleted. Each is idempotent.
+    "release-webhooks-send-due": {
+        "task": "legal_requests.webhooks_send_due",
+        "schedule": 30.0,
+        "options": {"expires": 60},
+    },
+    "release-resume-stalled": {
+        "task": "legal_requests.release_resume_stalled",
+        "schedule": 120.0,
+        "options": {"expires": 240},
+    },
+    "release-downloads-purge-expired": {
+        "task": "legal_requests.release_downloads_purge_expired",
+        "schedule": 600.0,
+        "options": {"expires": 1200},
+    },
 }
+
+# Threshold release (docs/release.md). The URL is the one agencies are sent to fetch a
+# package; the release fails closed if the log cannot checkpoint it within the wait.
+ESCROW_PUBLIC_URL = env.str("ESCROW_PUBLIC_URL", default="http://127.0.0.1:8000")
+RELEASE_LOG_WAIT_SECONDS = env.float("RELEASE_LOG_WAIT_SECONDS", default=30.0)
+PACKAGE_DOWNLOAD_TTL_SECONDS = env.int("PACKAGE_DOWNLOAD_TTL_SECONDS", default=24 * 3600)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=15)
 
 # Staff API tokens are short-lived by design: a stolen token ages out quickly.
 STAFF_TOKEN_TTL_SECONDS = env.int("STAFF_TOKEN_TTL_SECONDS", default=8 * 3600)
