@@ -69,7 +69,7 @@ def legal_basis_list(*, agency: Agency | None = None) -> QuerySet[LegalBasis]:
 def _requests() -> QuerySet[DisclosureRequest]:
     return DisclosureRequest.objects.select_related(
         "agency", "agency__jurisdiction", "legal_basis"
-    ).prefetch_related("targets")
+    ).prefetch_related("targets", "approvals")
 
 
 def request_list_for_agency(*, agency: Agency) -> QuerySet[DisclosureRequest]:
@@ -99,9 +99,12 @@ def request_get_for_staff(*, request_id: UUID) -> DisclosureRequest:
 
 def request_approval_count(*, request: DisclosureRequest, stage: str = Approval.Stage.DECISION
                            ) -> int:
-    return Approval.objects.filter(
-        request=request, stage=stage, decision=Approval.Decision.APPROVE
-    ).count()
+    """Approvals at `stage`; uses the prefetched approvals of a listed request."""
+    return sum(
+        1
+        for a in request.approvals.all()
+        if a.stage == stage and a.decision == Approval.Decision.APPROVE
+    )
 
 
 def request_approver_ids(request: DisclosureRequest) -> set[int]:

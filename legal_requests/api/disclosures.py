@@ -29,7 +29,7 @@ from accounts.roles import Role
 from escrow.api.serializers import StrictSerializer
 from escrow.identity import IDENTITY_FIELDS
 from legal_requests import selectors
-from legal_requests.models import Approval, DisclosureRequest
+from legal_requests.models import DisclosureRequest
 from legal_requests.services import intake, review
 
 STAFF_READERS = HasRole(Role.INTAKE_OFFICER, Role.APPROVER, Role.AUDITOR)
@@ -195,7 +195,7 @@ class StaffDisclosureRequestOutput(DisclosureRequestOutput):
     decisions = serializers.SerializerMethodField()
 
     def get_decisions(self, obj: DisclosureRequest) -> list[dict[str, Any]]:
-        approvals = Approval.objects.filter(request=obj).order_by("created_at")
+        approvals = sorted(obj.approvals.all(), key=lambda a: (a.created_at, a.pk))
         return list(ApprovalOutput(approvals, many=True).data)
 
 

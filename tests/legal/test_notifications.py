@@ -57,3 +57,38 @@ def test_the_agency_hears_of_a_question(cast: Any, met: Any, targets: list[Any],
     assert sorted(m.to[0] for m in mail.outbox) == [
         "duty-desk@police.example", "sam.example@police.example"]
     assert "Which account?" not in mail.outbox[0].body
+
+
+@pytest.mark.redis
+def test_notices_travel_through_the_real_broker(cast: Any, met: Any, targets: list[Any],
+                                                settings: Any,
+                                                django_capture_on_commit_callbacks: Any) -> None:
+    """Not eager: the notice is queued in Redis after commit, and a worker sends it."""
+    import base64
+    import json
+
+    import redis
+
+    from escrow.celery import app
+    from legal_requests.tasks import notification_send
+
+    if not settings.REDIS_URL or app.conf.task_always_eager:
+        pytest.skip("needs Redis as the Celery broker")
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    queue = app.conf.task_default_queue or "celery"
+    cast.user("alice")
+    with django_capture_on_commit_callbacks(execute=True):
+        request = factories.disclosure_request(agency=met.agency, targets=[targets[0]])
+    assert mail.outbox == []  # nothing is sent inside the request's transaction
+    ours = []
+    for raw in broker.lrange(queue, 0, -1):
+        message = json.loads(raw)
+        args, _, _ = json.loads(base64.b64decode(message["body"]))
+        if message["headers"]["task"] == notification_send.name and args[1] == str(request.pk):
+            ours.append((raw, args))
+    assert [args for _, args in ours] == [["request_received", str(request.pk)]]
+    for raw, _ in ours:
+        broker.lrem(queue, 1, raw)
+    # What a worker does with the message.
+    assert notification_send(*ours[0][1]) == 1
+    assert [m.to for m in mail.outbox] == [["alice@escrow.example"]]
