@@ -33,7 +33,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "escrow.settings")
 # leaves out only the broker hop.
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -78,8 +78,8 @@ def _release_once(world: Any, pseudonyms: int) -> float:
     )
     # Tasks run in-process here, so the release task ran when the upload committed.
     elapsed = time.perf_counter() - start
-    assert outcome.release_started  # noqa: S101
-    assert Release.objects.filter(request=request, package_sealed__isnull=False).exists()  # noqa: S101
+    assert outcome.release_started
+    assert Release.objects.filter(request=request, package_sealed__isnull=False).exists()
     return elapsed
 
 
