@@ -56,5 +56,6 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/crypto_bench.py
 	$(PY) bench/merkle_bench.py
+	$(PY) bench/release_bench.py
 
 .PHONY: help venv demo test test-quick lint bench
