@@ -28,7 +28,7 @@ from escrow.crypto.commitment import CommitmentMismatch, SealedDetailError
 from escrow.crypto.errors import CryptoError
 from escrow.crypto.merkle import EMPTY_ROOT, inclusion_verify, leaf_hash
 from escrow.crypto.tiles import MAX_ENTRY_SIZE, inclusion_proof_from_tiles, tiles_for_append
-from escrow.log.keys import log_identity
+from escrow.log.keys import LogKeyInvalid, log_identity
 from escrow.log.models import LogCheckpoint, LogEntry, LogTile
 from escrow.log.selectors import log_checkpoint_served, log_tiles_read
 from escrow.models import AuditEvent
@@ -332,7 +332,7 @@ def log_wait_for_checkpoint(*, event_id: int, timeout: float) -> LogInclusion:
             inclusion = _covered(event_id)
             if inclusion is not None:
                 return inclusion
-        except (CryptoError, LogIntegrityError, DatabaseError) as exc:
+        except (CryptoError, LogIntegrityError, LogKeyInvalid, DatabaseError) as exc:
             logger.error("log cannot cover event %s: %s", event_id, type(exc).__name__)
             raise LogUnavailable(f"the audit log cannot vouch for event {event_id}") from exc
         remaining = deadline - time.monotonic()

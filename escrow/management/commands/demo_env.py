@@ -7,6 +7,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from escrow.crypto.note import signer_key_generate
+
+# The demo log's name; a real deployment names its log after its public URL.
+DEMO_LOG_ORIGIN = "demo.escrow.localhost/log"
+
 
 class Command(BaseCommand):
     help = "Print environment variables (KEY=value lines) for a new demo installation."
@@ -22,5 +27,8 @@ class Command(BaseCommand):
             f"ESCROW_SERVICE_SECRET={secrets.token_urlsafe(48)}",
             f"DATABASE_URL=sqlite:///{folder}/db.sqlite3",
             "CELERY_TASK_ALWAYS_EAGER=true",
+            # A fresh Ed25519 key signs this demo's audit log checkpoints.
+            f"ESCROW_LOG_ORIGIN={DEMO_LOG_ORIGIN}",
+            f"ESCROW_LOG_SIGNING_KEY={signer_key_generate(name=DEMO_LOG_ORIGIN)[0]}",
         ]
         self.stdout.write("\n".join(lines))
