@@ -286,6 +286,7 @@ DISCLOSURE_EMERGENCY_REVIEW_HOURS = env.int("DISCLOSURE_EMERGENCY_REVIEW_HOURS",
 LEGAL_HOLD_DAYS = env.int("LEGAL_HOLD_DAYS", default=90)
 # Transparency reports are public unless the operator restricts them to auditors.
 TRANSPARENCY_REPORTS_PUBLIC = env.bool("TRANSPARENCY_REPORTS_PUBLIC", default=True)
+TRANSPARENCY_REPORT_CACHE_SECONDS = env.int("TRANSPARENCY_REPORT_CACHE_SECONDS", default=300)
 
 # Logs carry identifiers and event types only, never request bodies (personal data).
 LOGGING = {

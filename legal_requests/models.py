@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django_fsm import FSMField
@@ -38,6 +39,22 @@ class LegalBasis(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    def clean(self) -> None:
+        from escrow.identity import IDENTITY_FIELDS
+
+        unknown = sorted(set(self.releasable_fields or []) - set(IDENTITY_FIELDS))
+        if unknown or not isinstance(self.releasable_fields, list):
+            raise ValidationError(
+                {"releasable_fields": f"not identity fields: {', '.join(unknown) or '-'}"}
+            )
+        if self.jurisdiction_id and not self.code.startswith(f"{self.jurisdiction_id}:"):
+            raise ValidationError({"code": "the code starts with the jurisdiction, e.g. 'US:'"})
+        # Only an emergency basis may rest on a single approver's judgement.
+        if not self.is_emergency and self.approvals_required < 2:
+            raise ValidationError(
+                {"approvals_required": "a non-emergency basis needs at least two approvals"}
+            )
 
 
 class DisclosureRequest(DisclosureWorkflow, models.Model):

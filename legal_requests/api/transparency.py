@@ -23,7 +23,7 @@ from accounts.roles import Role
 from escrow.api.serializers import StrictSerializer
 from legal_requests.services.transparency import (
     Period,
-    transparency_report,
+    transparency_report_cached,
     transparency_report_csv,
 )
 
@@ -114,7 +114,7 @@ class TransparencyReportApi(APIView):
     def get(self, request: Request) -> Response:
         payload = PeriodInput(data=request.query_params.dict())
         payload.is_valid(raise_exception=True)
-        report = transparency_report(period=period_from(payload.validated_data))
+        report = transparency_report_cached(period=period_from(payload.validated_data))
         response = Response(report)
         if request.accepted_renderer.format == "csv":
             name = f"transparency-{report['period']['from']}-{report['period']['to']}.csv"

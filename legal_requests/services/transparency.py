@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from escrow.models import AuditEvent
@@ -190,6 +192,22 @@ def transparency_report(*, period: Period) -> dict[str, Any]:
             "by_jurisdiction": _rows(holds, "jurisdiction"),
         },
     }
+
+
+def transparency_report_cached(*, period: Period) -> dict[str, Any]:
+    """The report, recomputed at most every TRANSPARENCY_REPORT_CACHE_SECONDS per period.
+
+    The endpoint is public: without this, each anonymous call would rescan the period's log.
+    """
+    ttl = settings.TRANSPARENCY_REPORT_CACHE_SECONDS
+    if ttl <= 0:
+        return transparency_report(period=period)
+    key = f"transparency-report:v1:{period.start.isoformat()}:{period.end.isoformat()}"
+    report = cache.get(key)
+    if report is None:
+        report = transparency_report(period=period)
+        cache.set(key, report, ttl)
+    return report
 
 
 def transparency_report_csv(report: dict[str, Any]) -> str:
