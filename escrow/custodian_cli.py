@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -51,6 +52,7 @@ APPROVAL_EVENT = "disclosure.approved"
 TOKEN_ENV = "ESCROW_CUSTODIAN_TOKEN"  # noqa: S105 - the variable's name, not a secret
 SERVER_ENV = "ESCROW_SERVER"
 TIMEOUT_SECONDS = 60
+CHECKPOINT_PATIENCE_SECONDS = 60
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -59,6 +61,15 @@ EXIT_DECLINED = 3
 
 class CustodianToolError(Exception):
     """Something the custodian must be told about; the tool stops without uploading."""
+
+
+class ServiceRefused(CustodianToolError):
+    """The service answered with an RFC 9457 problem."""
+
+    def __init__(self, message: str, *, status: int, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 def _fail(message: str) -> NoReturn:
@@ -89,7 +100,7 @@ class Service:
             with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
-            _fail(_problem_text(exc))
+            raise _problem(exc) from None
         except urllib.error.URLError as exc:
             _fail(f"cannot reach {self.base_url}: {exc.reason}")
 
@@ -100,11 +111,13 @@ class Service:
         return self._call("POST", path, body)
 
 
-def _problem_text(exc: urllib.error.HTTPError) -> str:
+def _problem(exc: urllib.error.HTTPError) -> ServiceRefused:
     try:
         problem = json.loads(exc.read())
     except (ValueError, OSError):
-        return f"the server answered HTTP {exc.code}"
+        problem = None
+    if not isinstance(problem, dict):
+        return ServiceRefused(f"the server answered HTTP {exc.code}", status=exc.code, code="")
     title = problem.get("title") or f"HTTP {exc.code}"
     detail = problem.get("detail")
     code = problem.get("code", "")
@@ -114,7 +127,7 @@ def _problem_text(exc: urllib.error.HTTPError) -> str:
         text += f" - {detail}"
     if reason:
         text += f" [reason: {reason}]"
-    return text
+    return ServiceRefused(text, status=exc.code, code=str(code))
 
 
 # --- prompts -------------------------------------------------------------------------------
@@ -359,7 +372,17 @@ def consent_summary(verified: VerifiedChallenge) -> str:
 
 
 def _challenge_fetch(service: Service, request_id: str) -> Any:
-    return service.get(f"/api/v1/releases/{urllib.parse.quote(request_id)}/challenge")
+    path = f"/api/v1/releases/{urllib.parse.quote(request_id)}/challenge"
+    deadline = time.monotonic() + CHECKPOINT_PATIENCE_SECONDS
+    while True:
+        try:
+            return service.get(path)
+        except ServiceRefused as exc:
+            # A fresh approval is in the log within seconds; wait for its checkpoint.
+            if exc.code != "approval_not_checkpointed" or time.monotonic() > deadline:
+                raise
+            print("The approval is not yet in a signed checkpoint; waiting...", file=sys.stderr)
+            time.sleep(3)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -10,9 +10,9 @@ import logging
 
 from celery import shared_task
 
+from legal_requests.services.package import release_downloads_purge_expired
 from legal_requests.services.release import (
     ReleaseAborted,
-    release_downloads_purge_expired,
     release_perform,
     releases_stalled,
 )

@@ -16,11 +16,11 @@ from accounts.authentication import StaffTokenAuthentication
 from accounts.permissions import AgencyKey, HasRole
 from accounts.roles import Role
 from escrow.api.serializers import StrictSerializer
+from legal_requests.services.package import release_package_fetch
 from legal_requests.services.release import (
     SEALED_PACKAGE_FORMAT,
     ReleaseChallenge,
     release_challenge_get,
-    release_package_fetch,
     release_partial_submit,
     release_refusal_submit,
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from escrow.api.problems import problem_register
-from legal_requests.services import release
+from legal_requests.services import package, release
 
 
 def register_release_problem_types() -> None:
@@ -29,9 +29,9 @@ def register_release_problem_types() -> None:
                      title="The partial decryption failed verification")
     problem_register(r.ResponseAlreadyGiven, status=409, code="already_answered",
                      title="Your share has already answered this request")
-    problem_register(r.PackageNotAvailable, status=404, code="package_not_available",
+    problem_register(package.PackageNotAvailable, status=404, code="package_not_available",
                      title="No package is waiting: not released, or already fetched")
-    problem_register(r.PackageDownloadExpired, status=410, code="package_expired",
+    problem_register(package.PackageDownloadExpired, status=410, code="package_expired",
                      title="The single-use download has expired")
-    problem_register(r.PackageSecretInvalid, status=403, code="download_secret_invalid",
+    problem_register(package.PackageSecretInvalid, status=403, code="download_secret_invalid",
                      title="The download secret is missing or wrong")

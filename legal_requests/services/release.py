@@ -46,13 +46,10 @@ from escrow.audit import Actor, canonical_json, event_record
 from escrow.crypto.envelope import FieldContext, FieldDecryptionError, SealedField, field_open
 from escrow.crypto.merkle import leaf_hash
 from escrow.crypto.package import (
-    PackageOpenError,
     content_commitment,
     content_salt_generate,
     download_secret_digest,
     download_secret_generate,
-    download_secret_matches,
-    package_open_with_secret,
     package_seal_to_recipient,
     package_seal_with_secret,
     recipient_key_parse,
@@ -277,7 +274,7 @@ def _active_key() -> tuple[EscrowKey, EscrowPublicKey]:
     return row, EscrowPublicKey.from_dict(row.public_key)
 
 
-def _request_get(request_id: object) -> DisclosureRequest:
+def request_get(request_id: object) -> DisclosureRequest:
     try:
         key = uuid.UUID(str(request_id))
     except ValueError:
@@ -353,7 +350,7 @@ class ReleaseChallenge:
 
 
 def release_challenge_get(*, request_id: object, custodian: User) -> ReleaseChallenge:
-    request = _request_get(request_id)
+    request = request_get(request_id)
     key_row, public_key = _active_key()
     key = _custodian_key(request=request, custodian=custodian, epoch=key_row.epoch)
     _check_open(request, now=timezone.now())
@@ -425,7 +422,7 @@ def release_partial_submit(
     *, request_id: object, custodian: User, partial_data: dict[str, Any]
 ) -> PartialOutcome:
     """Verify one custodian's partial now, record it, and start the release at k."""
-    request = _request_get(request_id)
+    request = request_get(request_id)
     key_row, public_key = _active_key()
     key = _custodian_key(request=request, custodian=custodian, epoch=key_row.epoch)
 
@@ -516,7 +513,7 @@ def release_partial_submit(
 
 def release_refusal_submit(*, request_id: object, custodian: User, reason: str) -> None:
     """A custodian declines to take part; the reason is sealed in the log."""
-    request = _request_get(request_id)
+    request = request_get(request_id)
     key_row, _ = _active_key()
     key = _custodian_key(request=request, custodian=custodian, epoch=key_row.epoch)
     if request.state not in RELEASE_STATES:
@@ -652,7 +649,7 @@ def release_perform(*, request_id: object) -> ReleaseOutcome | None:
     Raises ReleaseAborted (or its subclass ReleaseLogUnavailable) when nothing was
     released; the request then stays `releasing` (or moves to `expired`).
     """
-    request = _request_get(request_id)
+    request = request_get(request_id)
     lock_key = f"release-perform:{request.pk}"
     if not cache.add(lock_key, "1", timeout=release_setting("RELEASE_LOCK_SECONDS")):
         logger.info("release of %s is already running", request.reference)
@@ -843,129 +840,6 @@ def _email_download_secret_on_commit(
             recipient_list=[recipient],
         )
     )
-
-
-# --- the agency's download ------------------------------------------------------------------
-
-
-class PackageNotAvailable(Exception):
-    """There is no package to fetch: not released yet, or already delivered."""
-
-
-class PackageDownloadExpired(Exception):
-    """The single-use download lapsed; the package has been deleted."""
-
-
-class PackageSecretInvalid(Exception):
-    """The download secret is missing or wrong."""
-
-
-@dataclass(frozen=True)
-class DeliveredPackage:
-    request: DisclosureRequest
-    sealed_to_agency_key: bool
-    body: bytes  # the sealed box, or the package JSON for a secret download
-    package_sha256: bytes
-
-
-def _secret_decode(text: str) -> bytes | None:
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (ValueError, TypeError):
-        return None
-    return raw if len(raw) == 32 else None
-
-
-def _unseal_for_agency(
-    *, request: DisclosureRequest, release: Release, download_secret: str | None
-) -> tuple[bytes, bool] | None:
-    """(body, sealed_to_agency_key), or None when the download secret does not open it."""
-    sealed = bytes(release.package_sealed or b"")
-    if release.download_token_hash is None:
-        return sealed, True
-    secret = _secret_decode(download_secret or "")
-    if secret is None or not download_secret_matches(
-        secret=secret, digest=bytes(release.download_token_hash)
-    ):
-        return None
-    try:
-        body = package_open_with_secret(
-            secret=secret, sealed=sealed, aad=str(request.pk).encode()
-        )
-    except PackageOpenError:
-        return None
-    return body, False
-
-
-def release_package_fetch(
-    *, request_id: object, agency_id: object, download_secret: str | None
-) -> DeliveredPackage:
-    """Hand the package over once and delete it: no plaintext identity outlives delivery."""
-    request = _request_get(request_id)
-    if request.agency_id != agency_id:
-        raise ReleaseRequestNotFound("no such disclosure request")
-    actor = Actor.for_agency(agency_id)
-    error: Exception | None = None
-    delivered: DeliveredPackage | None = None
-    # Every outcome below is committed (a purge, a logged refusal, a delivery) and
-    # only then raised, so a refusal is on the record even though the call fails.
-    with transaction.atomic():
-        release = Release.objects.select_for_update().filter(request=request).first()
-        now = timezone.now()
-        if release is None or release.package_sealed is None:
-            error = PackageNotAvailable("no package is waiting for this request")
-        elif release.download_expires_at is not None and release.download_expires_at <= now:
-            release.package_sealed = None
-            release.save(update_fields=["package_sealed"])
-            error = PackageDownloadExpired("the download has expired and was deleted")
-        else:
-            unsealed = _unseal_for_agency(
-                request=request, release=release, download_secret=download_secret
-            )
-            if unsealed is None:
-                event_record(
-                    event_type="disclosure.package_download_refused",
-                    actor=actor,
-                    object_ref=workflow.request_object_ref(request),
-                    details={"reference": request.reference, "reason": "download_secret"},
-                )
-                error = PackageSecretInvalid("the download secret is missing or wrong")
-            else:
-                body, to_key = unsealed
-                release.package_sealed = None
-                release.download_token_hash = None
-                release.delivered_at = now
-                release.save(
-                    update_fields=["package_sealed", "download_token_hash", "delivered_at"]
-                )
-                event_record(
-                    event_type="disclosure.package_delivered",
-                    actor=actor,
-                    object_ref=workflow.request_object_ref(request),
-                    details={
-                        "reference": request.reference,
-                        "package_sha256": bytes(release.package_sha256).hex(),
-                        "sealed_to_agency_key": to_key,
-                    },
-                )
-                delivered = DeliveredPackage(
-                    request=request, sealed_to_agency_key=to_key, body=body,
-                    package_sha256=bytes(release.package_sha256),
-                )
-    if error is not None:
-        raise error
-    assert delivered is not None  # noqa: S101 - one of the branches set it
-    return delivered
-
-
-def release_downloads_purge_expired(*, now: datetime | None = None) -> int:
-    """Delete packages whose single-use download lapsed unfetched."""
-    moment = now or timezone.now()
-    return Release.objects.filter(
-        package_sealed__isnull=False,
-        download_expires_at__isnull=False,
-        download_expires_at__lte=moment,
-    ).update(package_sealed=None)
 
 
 def releases_stalled(*, now: datetime | None = None) -> list[str]:

@@ -19,6 +19,7 @@ from escrow.crypto.release import PartialDecryption, partial_decrypt, release_co
 from escrow.log.keys import log_identity
 from escrow.models import AuditEvent
 from legal_requests.models import CustodianResponse, DisclosureRequest, Release
+from legal_requests.services import package as package_service
 from legal_requests.services import release as release_service
 from legal_requests.services.release import ReleaseAborted, release_perform
 from tests.release.conftest import World, approved_request, enrol, world_build
@@ -441,7 +442,7 @@ class TestDownloadSecret:
 
     def test_the_purge_deletes_lapsed_downloads(self, keyless: World) -> None:
         self.released(keyless)
-        assert release_service.release_downloads_purge_expired() == 0
+        assert package_service.release_downloads_purge_expired() == 0
         later = timezone.now() + timedelta(hours=25)
-        assert release_service.release_downloads_purge_expired(now=later) == 1
+        assert package_service.release_downloads_purge_expired(now=later) == 1
         assert Release.objects.get().package_sealed is None

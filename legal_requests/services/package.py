@@ -1,0 +1,147 @@
+"""Delivering a disclosure package to its agency, once, and deleting it afterwards.
+
+With a registered agency key the stored package is a sealed box only that agency can
+open; without one it is sealed under a single-use secret emailed to the requesting
+officer, valid for PACKAGE_DOWNLOAD_TTL_SECONDS, and useless without the agency's API
+key. Either way the first successful fetch deletes it: no plaintext identity, nor
+anything that opens to one, outlives delivery.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from escrow.audit import Actor, event_record
+from escrow.crypto.package import (
+    PackageOpenError,
+    download_secret_matches,
+    package_open_with_secret,
+)
+from legal_requests import workflow
+from legal_requests.models import DisclosureRequest, Release
+from legal_requests.services.release import ReleaseRequestNotFound, request_get
+
+
+class PackageNotAvailable(Exception):
+    """There is no package to fetch: not released yet, or already delivered."""
+
+
+class PackageDownloadExpired(Exception):
+    """The single-use download lapsed; the package has been deleted."""
+
+
+class PackageSecretInvalid(Exception):
+    """The download secret is missing or wrong."""
+
+
+@dataclass(frozen=True)
+class DeliveredPackage:
+    request: DisclosureRequest
+    sealed_to_agency_key: bool
+    body: bytes  # the sealed box, or the package JSON for a secret download
+    package_sha256: bytes
+
+
+def _secret_decode(text: str) -> bytes | None:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, TypeError):
+        return None
+    return raw if len(raw) == 32 else None
+
+
+def _unseal_for_agency(
+    *, request: DisclosureRequest, release: Release, download_secret: str | None
+) -> tuple[bytes, bool] | None:
+    """(body, sealed_to_agency_key), or None when the download secret does not open it."""
+    sealed = bytes(release.package_sealed or b"")
+    if release.download_token_hash is None:
+        return sealed, True
+    secret = _secret_decode(download_secret or "")
+    if secret is None or not download_secret_matches(
+        secret=secret, digest=bytes(release.download_token_hash)
+    ):
+        return None
+    try:
+        body = package_open_with_secret(
+            secret=secret, sealed=sealed, aad=str(request.pk).encode()
+        )
+    except PackageOpenError:
+        return None
+    return body, False
+
+
+def release_package_fetch(
+    *, request_id: object, agency_id: object, download_secret: str | None
+) -> DeliveredPackage:
+    """Hand the package over once and delete it: no plaintext identity outlives delivery."""
+    request = request_get(request_id)
+    if request.agency_id != agency_id:
+        raise ReleaseRequestNotFound("no such disclosure request")
+    actor = Actor.for_agency(agency_id)
+    error: Exception | None = None
+    delivered: DeliveredPackage | None = None
+    # Every outcome below is committed (a purge, a logged refusal, a delivery) and
+    # only then raised, so a refusal is on the record even though the call fails.
+    with transaction.atomic():
+        release = Release.objects.select_for_update().filter(request=request).first()
+        now = timezone.now()
+        if release is None or release.package_sealed is None:
+            error = PackageNotAvailable("no package is waiting for this request")
+        elif release.download_expires_at is not None and release.download_expires_at <= now:
+            release.package_sealed = None
+            release.save(update_fields=["package_sealed"])
+            error = PackageDownloadExpired("the download has expired and was deleted")
+        else:
+            unsealed = _unseal_for_agency(
+                request=request, release=release, download_secret=download_secret
+            )
+            if unsealed is None:
+                event_record(
+                    event_type="disclosure.package_download_refused",
+                    actor=actor,
+                    object_ref=workflow.request_object_ref(request),
+                    details={"reference": request.reference, "reason": "download_secret"},
+                )
+                error = PackageSecretInvalid("the download secret is missing or wrong")
+            else:
+                body, to_key = unsealed
+                release.package_sealed = None
+                release.download_token_hash = None
+                release.delivered_at = now
+                release.save(
+                    update_fields=["package_sealed", "download_token_hash", "delivered_at"]
+                )
+                event_record(
+                    event_type="disclosure.package_delivered",
+                    actor=actor,
+                    object_ref=workflow.request_object_ref(request),
+                    details={
+                        "reference": request.reference,
+                        "package_sha256": bytes(release.package_sha256).hex(),
+                        "sealed_to_agency_key": to_key,
+                    },
+                )
+                delivered = DeliveredPackage(
+                    request=request, sealed_to_agency_key=to_key, body=body,
+                    package_sha256=bytes(release.package_sha256),
+                )
+    if error is not None:
+        raise error
+    assert delivered is not None  # noqa: S101 - one of the branches set it
+    return delivered
+
+
+def release_downloads_purge_expired(*, now: datetime | None = None) -> int:
+    """Delete packages whose single-use download lapsed unfetched."""
+    moment = now or timezone.now()
+    return Release.objects.filter(
+        package_sealed__isnull=False,
+        download_expires_at__isnull=False,
+        download_expires_at__lte=moment,
+    ).update(package_sealed=None)
