@@ -25,14 +25,17 @@ venv: $(VENV)/.installed
 
 # The demo keeps everything under $(DEMO_DIR): its database, its log key, the
 # custodians' share files and credentials.json. Delete the folder to start afresh.
+# Without Celery beat, the audit log's sequencer runs beside the server and stops with it.
 demo: $(VENV)/.installed
 	@mkdir -p $(DEMO_DIR)
-	@set -a; [ -f $(DEMO_DIR)/env ] || $(PY) manage.py demo_env > $(DEMO_DIR)/env; . $(DEMO_DIR)/env; set +a; \
+	@set -a; [ -f $(DEMO_DIR)/env ] || $(PY) manage.py demo_env --dir $(DEMO_DIR) > $(DEMO_DIR)/env; . $(DEMO_DIR)/env; set +a; \
 	unset REDIS_URL; \
 	$(PY) manage.py migrate --no-input -v 0 && \
 	$(PY) manage.py collectstatic --no-input -v 0 && \
 	$(PY) manage.py demo_setup --out $(DEMO_DIR) --base-url http://$(HOST):$(PORT) && \
-	exec $(PY) manage.py runserver --noreload $(HOST):$(PORT)
+	{ $(PY) manage.py log_sequencer --loop --interval 1 & sequencer=$$!; \
+	  trap 'kill $$sequencer 2>/dev/null; wait $$sequencer' EXIT; \
+	  $(PY) manage.py runserver --noreload $(HOST):$(PORT); }
 
 # Uses PostgreSQL and Redis on 127.0.0.1 when DATABASE_URL/REDIS_URL are set or the
 # services answer; with CI=true their absence is an error (tests/conftest.py).
