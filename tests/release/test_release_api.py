@@ -356,6 +356,35 @@ class TestRelease:
         assert request.state == "released"
         assert release_perform(request_id=request.pk) is None  # safe to run twice
 
+    def test_the_beat_scan_resumes_a_release_the_log_held_back(
+        self, world: World, monkeypatch: pytest.MonkeyPatch, settings: Any
+    ) -> None:
+        from escrow.log.services import LogUnavailable
+        from legal_requests.release_tasks import release_resume_stalled_task
+
+        request = approved_request(world, [enrol(world)])
+        real_wait = release_service.log_wait
+
+        def log_down_for_new_events(*, event_id: int, timeout: float) -> Any:
+            if event_id != request.approval_event_id:
+                raise LogUnavailable("no checkpoint")
+            return real_wait(event_id=event_id, timeout=timeout)
+
+        monkeypatch.setattr(release_service, "log_wait", log_down_for_new_events)
+        for name in ("frank", "grace", "heidi"):
+            # The task swallows the abort: the upload itself succeeds.
+            assert submit(world, request, name).status_code == 201
+        settings.RELEASE_RETRY_SECONDS = 3600
+        assert release_resume_stalled_task() == 0  # retried only after a pause
+        settings.RELEASE_RETRY_SECONDS = 0
+        assert release_resume_stalled_task() == 1  # the log is still down: aborted again
+        assert AuditEvent.objects.filter(event_type="disclosure.release_aborted").count() == 2
+        monkeypatch.setattr(release_service, "log_wait", real_wait)
+        assert release_resume_stalled_task() == 1
+        request.refresh_from_db()
+        assert request.state == "released"
+        assert release_resume_stalled_task() == 0
+
     def test_an_authority_expiring_before_the_release_releases_nothing(
         self, world: World, monkeypatch: pytest.MonkeyPatch
     ) -> None:
