@@ -776,40 +776,48 @@ def _release_perform_locked(request: DisclosureRequest) -> ReleaseOutcome | None
     package_sha256 = _sha256(package_bytes)
     del package_bytes
 
+    blocked: str | None = None
     with transaction.atomic():
         locked = DisclosureRequest.objects.select_for_update().select_related(
             "agency", "legal_basis"
         ).get(pk=request.pk)
+        # Withdrawn, expired or moved on while we waited for the log: store nothing.
         if locked.state != workflow.RELEASING:
-            raise _abort(locked, reason=f"state_{locked.state}",
-                         error=ReleaseAborted(f"the request became {locked.state}"))
-        if locked.expires_at <= timezone.now():
-            raise ReleaseAborted("the legal authority expired during the release")
-        release = Release.objects.create(
-            request=locked,
-            release_event=release_event,
-            log_index=release_proof.log_index,
-            checkpoint=release_proof.checkpoint_text,
-            package_sealed=sealed,
-            package_sha256=package_sha256,
-            download_token_hash=token_hash,
-            download_expires_at=download_expires_at,
-            prepared_at=timezone.now(),
-        )
-        workflow.mark_released(
-            locked,
-            actor=Actor.system("release"),
-            details={
-                "targets": locked.targets.count(),
-                "release_log_index": release_proof.log_index,
-                "delivery": "agency_key" if agency_key else "download_secret",
-            },
-        )
-        from legal_requests.services.webhooks import webhooks_schedule_for_release
+            blocked = f"state_{locked.state}"
+        elif locked.expires_at <= timezone.now():
+            blocked = "authority_expired"
+        else:
+            release = Release.objects.create(
+                request=locked,
+                release_event=release_event,
+                log_index=release_proof.log_index,
+                checkpoint=release_proof.checkpoint_text,
+                package_sealed=sealed,
+                package_sha256=package_sha256,
+                download_token_hash=token_hash,
+                download_expires_at=download_expires_at,
+                prepared_at=timezone.now(),
+            )
+            workflow.mark_released(
+                locked,
+                actor=Actor.system("release"),
+                details={
+                    "targets": locked.targets.count(),
+                    "release_log_index": release_proof.log_index,
+                    "delivery": "agency_key" if agency_key else "download_secret",
+                },
+            )
+            from legal_requests.services.webhooks import webhooks_schedule_for_release
 
-        webhooks_schedule_for_release(request=locked, released_at=released_at)
-        if secret_text is not None:
-            _email_download_secret_on_commit(locked, secret_text, download_expires_at)
+            webhooks_schedule_for_release(request=locked, released_at=released_at)
+            if secret_text is not None:
+                _email_download_secret_on_commit(locked, secret_text, download_expires_at)
+    if blocked is not None:
+        del sealed
+        if blocked == "authority_expired":
+            _expire(request)
+        raise _abort(request, reason=blocked,
+                     error=ReleaseAborted(f"nothing was released: {blocked}"))
     logger.info("released %s at log index %d", request.reference, release_proof.log_index)
     return ReleaseOutcome(release=release, download_secret=secret_text)
 

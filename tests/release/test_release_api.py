@@ -403,6 +403,32 @@ class TestRelease:
         assert not Release.objects.exists()
         assert not AuditEvent.objects.filter(event_type="disclosure.release_committed").exists()
 
+    def test_an_authority_expiring_while_the_log_catches_up_releases_nothing(
+        self, world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        request = approved_request(world, [enrol(world)])
+        monkeypatch.setattr(release_service, "_release_enqueue_on_commit", lambda _id: None)
+        for name in ("frank", "grace", "heidi"):
+            assert submit(world, request, name).status_code == 201
+        real_wait = release_service.log_wait
+
+        def slow_log(*, event_id: int, timeout: float) -> Any:
+            proof = real_wait(event_id=event_id, timeout=timeout)
+            if event_id != request.approval_event_id:
+                DisclosureRequest.objects.filter(pk=request.pk).update(
+                    expires_at=timezone.now() - timedelta(seconds=1)
+                )
+            return proof
+
+        monkeypatch.setattr(release_service, "log_wait", slow_log)
+        with pytest.raises(ReleaseAborted):
+            release_perform(request_id=request.pk)
+        request.refresh_from_db()
+        assert request.state == "expired"
+        assert not Release.objects.exists()
+        abort = AuditEvent.objects.get(event_type="disclosure.release_aborted")
+        assert json.loads(bytes(abort.entry))["details"]["reason"] == "authority_expired"
+
     def test_stored_partials_are_verified_again_before_combination(
         self, world: World, monkeypatch: pytest.MonkeyPatch
     ) -> None:
