@@ -72,10 +72,16 @@ def request_for_caller(request: Request, request_id: UUID) -> DisclosureRequest:
 
 class OfficerInput(StrictSerializer):
     name = serializers.CharField(max_length=200)
-    rank = serializers.CharField(max_length=100, required=False, default="")
-    badge = serializers.CharField(max_length=50, required=False, default="")
+    rank = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
+    badge = serializers.CharField(max_length=50, required=False, default="", allow_blank=True)
     email = serializers.EmailField(max_length=254, help_text="Official email address.")
     phone = serializers.RegexField(r"^\+?[0-9 ()-]{6,40}$", max_length=40)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("rank") and not attrs.get("badge"):
+            raise serializers.ValidationError("Give the officer's rank or badge number.",
+                                              code="required")
+        return attrs
 
 
 class DocumentInput(StrictSerializer):

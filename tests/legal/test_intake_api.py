@@ -286,3 +286,13 @@ def test_legal_bases_are_listed_per_jurisdiction(cast: Any, met: Any) -> None:
                     if b["code"] == "US:subpoena")
     assert subpoena["releasable_fields"] == ["given_name", "family_name", "postal_address"]
     assert "document_number" not in subpoena["releasable_fields"]
+
+
+def test_the_officer_needs_a_rank_or_badge(met: Any, targets: list[Any]) -> None:
+    payload = factories.disclosure_payload(targets=[targets[0].pseudonym])
+    payload["officer"] = {**payload["officer"], "rank": "", "badge": ""}
+    response = met.client.post(URL, payload, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "officer"
+    payload["officer"]["badge"] = "MP4471"
+    assert met.client.post(URL, payload, format="json").status_code == 201

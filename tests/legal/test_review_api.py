@@ -243,3 +243,43 @@ def test_the_staff_view_shows_the_callback_contacts_on_file(cast: Any, met: Any,
     assert body["agency_callback_phone"] == "+442072301212"
     assert body["agency_callback_email"] == "duty-desk@police.example"
     assert "agency_callback_phone" not in met.client.get(url(filed)).json()
+
+
+@pytest.mark.parametrize("who", ["dave", "frank"])
+def test_only_intake_officers_and_approvers_start_review(cast: Any, filed: DisclosureRequest,
+                                                         who: str) -> None:
+    assert cast.client(who).post(url(filed, "review")).status_code == 403
+    assert reload(filed).state == "received"
+
+
+def test_information_can_only_be_requested_in_review(cast: Any, filed: DisclosureRequest
+                                                     ) -> None:
+    response = cast.client("alice").post(url(filed, "request-information"), {"question": "q"},
+                                         format="json")
+    assert response.status_code == 409
+    assert response.json()["code"] == "state_conflict"
+    assert cast.client("dave").post(url(filed, "request-information"), {"question": "q"},
+                                    format="json").status_code == 403
+
+
+def test_decisions_need_a_reason_and_the_approver_role(cast: Any, in_review: DisclosureRequest
+                                                       ) -> None:
+    missing = cast.client("bob").post(url(in_review, "approve"), {}, format="json")
+    assert missing.status_code == 400
+    assert missing.json()["errors"][0] == {"field": "reason", "code": "required",
+                                           "message": "This field is required."}
+    assert cast.client("dave").post(url(in_review, "reject"), {"reason": "x"},
+                                    format="json").status_code == 403
+    # The reviewer may not reject either: a decision is a decision.
+    response = cast.client("alice").post(url(in_review, "reject"), {"reason": "x"},
+                                         format="json")
+    assert response.status_code == 403
+    assert reload(in_review).state == "in_review"
+
+
+def test_platform_keys_cannot_read_disclosure_data(platform_a: Any, filed: DisclosureRequest
+                                                   ) -> None:
+    assert platform_a.client.get(URL).status_code == 403
+    assert platform_a.client.get(url(filed)).status_code == 403
+    assert platform_a.client.get("/api/v1/legal-bases").status_code == 403
+    assert platform_a.client.get("/api/v1/legal-holds").status_code == 403
