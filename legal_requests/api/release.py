@@ -28,6 +28,107 @@ from legal_requests.services.release import (
 CHALLENGE_FORMAT = "identity-escrow-release-challenge/1"
 
 
+# Module-level, uniquely named serializers: OpenAPI component names must not collide.
+
+
+class ReleaseAgencyOutput(serializers.Serializer):
+    name = serializers.CharField()
+    jurisdiction = serializers.CharField()
+
+
+class ReleaseLegalBasisOutput(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class ReleaseRequestSummaryOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    reference = serializers.CharField()
+    state = serializers.CharField()
+    agency = ReleaseAgencyOutput()
+    legal_basis = ReleaseLegalBasisOutput()
+    issuing_authority = serializers.CharField()
+    fields = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
+    pseudonym_count = serializers.IntegerField()
+    expires_at = serializers.CharField()
+    is_emergency = serializers.BooleanField()
+
+
+class ReleaseContextOutput(serializers.Serializer):
+    request_id = serializers.UUIDField()
+    approval_log_index = serializers.IntegerField()
+
+
+class ReleaseEscrowKeyOutput(serializers.Serializer):
+    epoch = serializers.IntegerField()
+    threshold = serializers.IntegerField()
+    fingerprint = serializers.CharField(help_text="SHA-256 of the public key, hex")
+
+
+class ReleaseCustodianOutput(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The caller's share index")
+
+
+class ReleaseApprovalProofOutput(serializers.Serializer):
+    log_index = serializers.IntegerField()
+    tree_size = serializers.IntegerField()
+    root_hash = serializers.CharField(help_text="base64")
+    checkpoint = serializers.CharField(help_text="C2SP signed note (tlog-checkpoint)")
+    inclusion_proof = serializers.ListField(child=serializers.CharField(), help_text="base64")
+    leaf = serializers.CharField(help_text="base64 of the approval event's log entry")
+
+
+class ReleaseItemOutput(serializers.Serializer):
+    record_id = serializers.UUIDField()
+    platform_id = serializers.UUIDField()
+    field = serializers.CharField()
+    epoch = serializers.IntegerField()
+    point = serializers.CharField(help_text="R of the sealed field, 64 hex digits")
+
+
+class ReleaseChallengeOutput(serializers.Serializer):
+    format = serializers.CharField()
+    request = ReleaseRequestSummaryOutput()
+    context = ReleaseContextOutput()  # type: ignore[assignment]
+    escrow_key = ReleaseEscrowKeyOutput()
+    custodian = ReleaseCustodianOutput()
+    partials_in = serializers.IntegerField()
+    approval = ReleaseApprovalProofOutput()
+    record_ids = serializers.ListField(child=serializers.UUIDField())
+    items = ReleaseItemOutput(many=True)
+
+
+class ReleasePartialInput(StrictSerializer):
+    # The body key is `partial`, which shadows BaseSerializer.partial only at class level.
+    partial = serializers.DictField(  # type: ignore[assignment]
+        required=False, help_text="escrow.crypto.release.PartialDecryption.to_dict()"
+    )
+    refusal_reason = serializers.CharField(required=False, max_length=2000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("partial" in attrs) == ("refusal_reason" in attrs):
+            raise serializers.ValidationError(
+                "Send exactly one of partial and refusal_reason.", code="required"
+            )
+        return attrs
+
+
+class ReleasePartialOutput(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=("consent", "refusal"))
+    accepted = serializers.IntegerField(required=False)
+    threshold = serializers.IntegerField(required=False)
+    release_started = serializers.BooleanField(required=False)
+
+
+class SealedPackageOutput(serializers.Serializer):
+    format = serializers.CharField()
+    request_id = serializers.UUIDField()
+    reference = serializers.CharField()
+    encryption = serializers.CharField()
+    package_sha256 = serializers.CharField()
+    sealed_package = serializers.CharField(help_text="base64 sealed box")
+
+
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
@@ -94,13 +195,13 @@ class ReleaseChallengeApi(APIView):
             "the ciphertexts), the request summary, the release context and the signed "
             "checkpoint with the inclusion proof of the approval event. See docs/release.md."
         ),
-        responses={200: dict},
+        responses={200: ReleaseChallengeOutput},
     )
     def get(self, request: Request, request_id: str) -> Response:
         challenge = release_challenge_get(
             request_id=request_id, custodian=request.user  # type: ignore[arg-type]
         )
-        return Response(challenge_document(challenge))
+        return Response(ReleaseChallengeOutput(challenge_document(challenge)).data)
 
 
 class ReleasePartialApi(APIView):
@@ -109,30 +210,10 @@ class ReleasePartialApi(APIView):
     authentication_classes = [StaffTokenAuthentication]
     permission_classes = [HasRole(Role.CUSTODIAN)]
 
-    class Input(StrictSerializer):
-        # The body key is `partial`, which shadows BaseSerializer.partial only at class level.
-        partial = serializers.DictField(  # type: ignore[assignment]
-            required=False, help_text="escrow.crypto.release.PartialDecryption.to_dict()"
-        )
-        refusal_reason = serializers.CharField(required=False, max_length=2000)
-
-        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            if ("partial" in attrs) == ("refusal_reason" in attrs):
-                raise serializers.ValidationError(
-                    "Send exactly one of partial and refusal_reason.", code="required"
-                )
-            return attrs
-
-    class Output(serializers.Serializer):
-        decision = serializers.ChoiceField(choices=("consent", "refusal"))
-        accepted = serializers.IntegerField(required=False)
-        threshold = serializers.IntegerField(required=False)
-        release_started = serializers.BooleanField(required=False)
-
-    @extend_schema(operation_id="release_partial_submit", request=Input,
-                   responses={201: Output})
+    @extend_schema(operation_id="release_partial_submit", request=ReleasePartialInput,
+                   responses={201: ReleasePartialOutput})
     def post(self, request: Request, request_id: str) -> Response:
-        payload = self.Input(data=request.data)
+        payload = ReleasePartialInput(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         custodian = request.user
@@ -141,13 +222,13 @@ class ReleasePartialApi(APIView):
                 request_id=request_id, custodian=custodian,  # type: ignore[arg-type]
                 reason=data["refusal_reason"],
             )
-            return Response(self.Output({"decision": "refusal"}).data,
+            return Response(ReleasePartialOutput({"decision": "refusal"}).data,
                             status=status.HTTP_201_CREATED)
         outcome = release_partial_submit(
             request_id=request_id, custodian=custodian,  # type: ignore[arg-type]
             partial_data=data["partial"],
         )
-        body = self.Output(
+        body = ReleasePartialOutput(
             {
                 "decision": "consent",
                 "accepted": outcome.accepted,
@@ -175,7 +256,7 @@ class DisclosurePackageApi(APIView):
                              required=False,
                              description="The single-use secret, when no key is registered.")
         ],
-        responses={200: dict},
+        responses={200: SealedPackageOutput},
     )
     def get(self, request: Request, request_id: str) -> HttpResponse:
         agency = request.user.agency  # type: ignore[union-attr]
