@@ -44,6 +44,12 @@ def _seeded_legal_bases(db: Any) -> None:
     seed(apps, None)
 
 
+@pytest.fixture(autouse=True)
+def _uncached_reports(settings: Any) -> None:
+    # The cache may be a Redis shared with other runs; each test computes its own report.
+    settings.TRANSPARENCY_REPORT_CACHE_SECONDS = 0
+
+
 @dataclass
 class AgencyClient:
     agency: Any

@@ -144,3 +144,19 @@ def test_the_operator_can_restrict_reports_to_auditors(cast: Any, settings: Any)
     assert APIClient().get(URL).status_code == 401
     assert cast.client("bob").get(URL).status_code == 403
     assert cast.client("dave").get(URL).status_code == 200
+
+
+def test_reports_are_cached_per_period(cast: Any, met: Any, targets: list[Any],
+                                       settings: Any) -> None:
+    settings.TRANSPARENCY_REPORT_CACHE_SECONDS = 300
+    from django.core.cache import cache
+
+    day = timezone.now().date()
+    period = {"from": day.isoformat(), "to": day.isoformat()}
+    cache.delete(f"transparency-report:v1:{day.isoformat()}:{day.isoformat()}")
+    first = APIClient().get(URL, period).json()
+    factories.disclosure_request(agency=met.agency, targets=[targets[0]])
+    assert APIClient().get(URL, period).json() == first  # served from the cache
+    settings.TRANSPARENCY_REPORT_CACHE_SECONDS = 0
+    assert APIClient().get(URL, period).json()["requests"]["received"] == (
+        first["requests"]["received"] + 1)
