@@ -43,7 +43,7 @@ class PostalAddressInput(StrictSerializer):
     country = serializers.RegexField(_COUNTRY)
 
 
-class DocumentInput(StrictSerializer):
+class IdentityDocumentInput(StrictSerializer):
     type = serializers.ChoiceField(choices=DOCUMENT_TYPES)
     number = serializers.RegexField(_DOCUMENT_NUMBER)
     country = serializers.RegexField(_COUNTRY)
@@ -56,7 +56,7 @@ class IdentityInput(StrictSerializer):
     postal_address = PostalAddressInput(required=False)
     email = serializers.EmailField(max_length=254, required=False)
     phone = serializers.RegexField(_PHONE, required=False)
-    document = DocumentInput(required=False)
+    document = IdentityDocumentInput(required=False)
 
     def validate_date_of_birth(self, value: date) -> date:
         today = timezone.now().date()
