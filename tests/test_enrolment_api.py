@@ -401,3 +401,25 @@ class TestSchema:
 
     def test_docs_page_is_served(self, client: Any) -> None:
         assert client.get("/api/docs/").status_code == 200
+
+
+def test_the_enrolment_entry_commits_to_each_fields_point(platform_a: Any) -> None:
+    import json
+
+    from escrow.crypto.envelope import point_commitment
+
+    body = enrol(platform_a.client).json()
+    enrolment = Enrolment.objects.get(pseudonym=body["pseudonym"])
+    event = AuditEvent.objects.get(event_type="enrolment.created")
+    logged = json.loads(bytes(event.entry))["details"]["points"]
+    assert set(logged) == set(enrolment.sealed_fields)
+    for name, blob in enrolment.sealed_fields.items():
+        sealed = SealedField.from_bytes(base64.b64decode(blob))
+        context = FieldContext(record_id=str(enrolment.id), platform_id=str(enrolment.platform_id),
+                               field_name=name, epoch=enrolment.key_epoch)
+        assert logged[name] == point_commitment(context=context,
+                                                ephemeral_point=sealed.ephemeral_point).hex()
+        other = FieldContext(record_id=str(enrolment.id), platform_id=str(enrolment.platform_id),
+                             field_name="x" + name, epoch=enrolment.key_epoch)
+        assert logged[name] != point_commitment(context=other,
+                                                ephemeral_point=sealed.ephemeral_point).hex()

@@ -12,6 +12,7 @@ someone else's identity. See docs/crypto.md for the byte layout.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -213,3 +214,23 @@ def field_open(
         )
     except InvalidTag as exc:
         raise FieldDecryptionError("field cannot be opened") from exc
+
+
+POINT_COMMITMENT_BYTES = 16
+
+
+def point_commitment(*, context: FieldContext, ephemeral_point: bytes) -> bytes:
+    """A public commitment binding a field's ephemeral point R to its context.
+
+    The enrolment's log entry carries one per field. Custodians decrypt whatever points
+    the server shows them, so without this a compromised server could present a
+    victim's R under an approved target's label; with it, the custodian tool checks
+    each R against the logged enrolment before consenting. 128 bits suffice: forging
+    means a second preimage for a specific logged value, not a birthday collision.
+    """
+    # Only the length is checked: validating the point costs a scalar multiplication,
+    # and every consumer (partial_decrypt) validates the points it will use anyway.
+    if len(ephemeral_point) != group.POINT_BYTES:
+        raise SealedFieldFormatError("an ephemeral point is 32 bytes")
+    digest = hashlib.sha256(context_info("point-commitment", context.aad(), ephemeral_point))
+    return digest.digest()[:POINT_COMMITMENT_BYTES]

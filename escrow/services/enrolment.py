@@ -15,13 +15,12 @@ from django.utils import timezone
 from accounts.models import Platform
 from escrow.audit import Actor, event_record
 from escrow.crypto.blind_index import identity_match_keys
-from escrow.crypto.envelope import FieldContext, field_seal
+from escrow.crypto.envelope import FieldContext, field_seal, point_commitment
 from escrow.crypto.pseudonym import pseudonym_derive
 from escrow.identity import Evidence, Identity, match_attributes, sealed_field_values
 from escrow.keys import platform_key, service_key
 from escrow.models import BlindIndex, Enrolment
 from escrow.selectors import enrolment_legal_hold_active, escrow_key_active
-
 
 # A person enrolled more often than this is reported as a match of at most this many.
 MAX_REPORTED_MATCHES = 50
@@ -85,21 +84,18 @@ def enrolment_create(
         platform_key=platform_key(platform_id=platform_id, purpose="pseudonym"),
         record_id=record_id.bytes,
     )
-    sealed = {
-        name: base64.b64encode(
-            field_seal(
-                public_key=public_key,
-                context=FieldContext(
-                    record_id=str(record_id),
-                    platform_id=platform_id,
-                    field_name=name,
-                    epoch=public_key.epoch,
-                ),
-                plaintext=value,
-            ).to_bytes()
-        ).decode("ascii")
-        for name, value in sealed_field_values(identity=identity, evidence=evidence).items()
-    }
+    sealed: dict[str, str] = {}
+    point_commitments: dict[str, str] = {}
+    for name, value in sealed_field_values(identity=identity, evidence=evidence).items():
+        context = FieldContext(
+            record_id=str(record_id), platform_id=platform_id, field_name=name,
+            epoch=public_key.epoch,
+        )
+        envelope = field_seal(public_key=public_key, context=context, plaintext=value)
+        sealed[name] = base64.b64encode(envelope.to_bytes()).decode("ascii")
+        point_commitments[name] = point_commitment(
+            context=context, ephemeral_point=envelope.ephemeral_point
+        ).hex()
     match_keys = identity_match_keys(
         key=platform_key(platform_id=platform_id, purpose="blind-index"),
         identity=match_attributes(identity),
@@ -140,7 +136,8 @@ def enrolment_create(
                 occurred_at=now,
                 details={
                     "epoch": public_key.epoch,
-                    "fields": sorted(sealed),
+                    # What custodians check a release challenge's points against.
+                    "points": point_commitments,
                     "assurance_level": evidence.assurance_level,
                     "matched_existing": len(result.existing_pseudonyms),
                 },

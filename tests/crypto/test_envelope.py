@@ -261,3 +261,23 @@ def test_seal_many_matches_seal() -> None:
 def test_errors_derive_from_crypto_error() -> None:
     for exc in (FieldDecryptionError, InvalidFieldContext, SealedFieldFormatError):
         assert issubclass(exc, CryptoError)
+
+
+def test_point_commitment_binds_point_and_context() -> None:
+    from escrow.crypto import group
+    from escrow.crypto.envelope import FieldContext, point_commitment
+
+    base = FieldContext(record_id="r1", platform_id="p1", field_name="email", epoch=1)
+    point = group.point_base_mul(group.scalar_random())
+    other_point = group.point_base_mul(group.scalar_random())
+    reference = point_commitment(context=base, ephemeral_point=point)
+    assert len(reference) == 16
+    assert point_commitment(context=base, ephemeral_point=point) == reference
+    assert point_commitment(context=base, ephemeral_point=other_point) != reference
+    for changed in (
+        FieldContext(record_id="r2", platform_id="p1", field_name="email", epoch=1),
+        FieldContext(record_id="r1", platform_id="p2", field_name="email", epoch=1),
+        FieldContext(record_id="r1", platform_id="p1", field_name="phone", epoch=1),
+        FieldContext(record_id="r1", platform_id="p1", field_name="email", epoch=2),
+    ):
+        assert point_commitment(context=changed, ephemeral_point=point) != reference
