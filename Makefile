@@ -39,7 +39,13 @@ demo: $(VENV)/.installed
 
 # Uses PostgreSQL and Redis on 127.0.0.1 when DATABASE_URL/REDIS_URL are set or the
 # services answer; with CI=true their absence is an error (tests/conftest.py).
-test: $(VENV)/.installed
+# Browser tests drive Debian's Chromium; install it when missing and we may (root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium not installed: browser tests will be skipped (CI fails them)"; }
+
+test: $(VENV)/.installed browser
 	@set -e; \
 	if [ -z "$${DATABASE_URL:-}" ] && (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
 	  export DATABASE_URL=postgres://postgres@127.0.0.1:5432/escrow; fi; \
@@ -61,4 +67,4 @@ bench: $(VENV)/.installed
 	$(PY) bench/merkle_bench.py
 	$(PY) bench/release_bench.py
 
-.PHONY: help venv demo test test-quick lint bench
+.PHONY: help venv browser demo test test-quick lint bench

@@ -14,7 +14,9 @@ from tests import factories
 from tests.conftest import on_postgresql
 from tests.factories import identity_payload
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+# serialized_rollback restores the rows migrations seeded (legal bases) after the flush.
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
+              pytest.mark.postgres]
 
 RETRIES = 8
 
