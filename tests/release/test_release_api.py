@@ -24,7 +24,7 @@ from legal_requests.services import release as release_service
 from legal_requests.services.release import ReleaseAborted, release_perform
 from tests.release.conftest import World, approved_request, enrol, world_build
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def challenge_url(request: DisclosureRequest) -> str:

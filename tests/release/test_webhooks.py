@@ -19,7 +19,7 @@ from tests.release.conftest import World, approved_request, enrol, webhook_endpo
 from tests.release.receiver import webhook_receiver
 from tests.release.test_release_api import submit
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def release(world: World, **kwargs: Any) -> Any:
