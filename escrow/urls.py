@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.api import StaffTokenCreateApi, StaffTokenRevokeApi
 from escrow import health
+from escrow.api import problems
 from escrow.api.enrolments import (
     EnrolmentBanApi,
     EnrolmentCreateApi,
@@ -125,6 +126,8 @@ urlpatterns = [
     path("healthz/live", health.liveness, name="health-live"),
     path("healthz/ready", health.readiness, name="health-ready"),
     path("admin/", admin.site.urls),
+    # Unknown API paths answer as the API does (problem+json), also with DEBUG on.
+    re_path(r"^api/", problems.handler404),
 ]
 
 handler400 = "escrow.api.problems.handler400"

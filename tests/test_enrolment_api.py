@@ -423,3 +423,12 @@ def test_the_enrolment_entry_commits_to_each_fields_point(platform_a: Any) -> No
                              field_name="x" + name, epoch=enrolment.key_epoch)
         assert logged[name] != point_commitment(context=other,
                                                 ephemeral_point=sealed.ephemeral_point).hex()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing", "/api/v2/enrolments", "/api/"])
+def test_unknown_api_paths_are_problems(client: Any, settings: Any, path: str) -> None:
+    settings.DEBUG = True
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert response.json()["code"] == "not_found"
