@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
 
-from escrow.crypto.merkle import EMPTY_ROOT, leaf_hash
+from escrow.crypto.merkle import leaf_hash
 from escrow.crypto.tiles import (
     TILE_WIDTH,
     TileError,
@@ -17,6 +18,7 @@ from escrow.crypto.tiles import (
     consistency_proof_from_tiles,
     entry_bundle_encode,
     inclusion_proof_from_tiles,
+    partial_tiles_for_size,
     tile_within_size,
     tree_hash_from_tiles,
 )
@@ -76,6 +78,8 @@ def log_checkpoint_for_size(*, tree_size: int) -> LogCheckpoint | None:
 
 def log_checkpoint_served(checkpoint: LogCheckpoint) -> str:
     """The checkpoint as served: the log's signed note plus any witness cosignatures."""
+    if not settings.ESCROW_LOG_WITNESS_KEYS:
+        return checkpoint.note  # no witness configured, so none can have cosigned
     lines = [c.line.rstrip("\n") + "\n" for c in checkpoint.cosignatures.order_by("id")]
     return checkpoint.note + "".join(lines)
 
@@ -204,30 +208,45 @@ class ConsistencyProof:
     proof: list[bytes]
 
 
-def log_root_at(*, tree_size: int) -> bytes:
-    """The tree hash at any size up to the latest checkpoint."""
-    if tree_size == 0:
-        return EMPTY_ROOT
-    checkpoint = log_checkpoint_for_size(tree_size=tree_size)
-    if checkpoint is not None:
-        return bytes(checkpoint.root_hash)
-    return tree_hash_from_tiles(size=tree_size, read_tiles=log_tiles_read)
+class _PrefetchingReader:
+    """A `read_tiles` that fetches `extra` tiles along with the first request, so a
+    proof and the tree hashes around it cost one query between them."""
+
+    def __init__(self, extra: Sequence[TileRef]) -> None:
+        self._extra = list(extra)
+        self._cache: dict[TileRef, bytes] = {}
+
+    def __call__(self, tiles: Sequence[TileRef]) -> list[bytes]:
+        missing = [t for t in tiles if t not in self._cache]
+        if missing:
+            wanted = list(dict.fromkeys([*missing, *self._extra]))
+            self._extra = []
+            self._cache.update(zip(wanted, log_tiles_read(wanted), strict=True))
+        return [self._cache[t] for t in tiles]
 
 
 def log_consistency_proof(*, old_size: int, new_size: int | None = None) -> ConsistencyProof:
     """Proof that the tree of `new_size` (the latest checkpoint by default) extends `old_size`."""
-    latest = log_tree_size()
-    new_size = latest if new_size is None else new_size
-    if not 0 <= old_size <= new_size <= latest:
+    latest = log_checkpoint_latest()
+    latest_size = latest.tree_size if latest is not None else 0
+    new_size = latest_size if new_size is None else new_size
+    if not 0 <= old_size <= new_size <= latest_size:
         raise LogTreeSizeInvalid(
-            f"need 0 <= old_size <= new_size <= {latest}, got {old_size} and {new_size}"
+            f"need 0 <= old_size <= new_size <= {latest_size}, got {old_size} and {new_size}"
         )
+    # The roots' tiles are the partial tiles of each size; fetch them with the proof's.
+    reader = _PrefetchingReader(
+        [*partial_tiles_for_size(size=old_size), *partial_tiles_for_size(size=new_size)]
+    )
     try:
         proof = consistency_proof_from_tiles(
-            old_size=old_size, new_size=new_size, read_tiles=log_tiles_read
+            old_size=old_size, new_size=new_size, read_tiles=reader
         )
-        old_root = log_root_at(tree_size=old_size)
-        new_root = log_root_at(tree_size=new_size)
+        old_root = tree_hash_from_tiles(size=old_size, read_tiles=reader)
+        if latest is not None and new_size == latest_size:
+            new_root = bytes(latest.root_hash)
+        else:
+            new_root = tree_hash_from_tiles(size=new_size, read_tiles=reader)
     except TileError as exc:
         raise LogTreeSizeInvalid(str(exc)) from None
     return ConsistencyProof(

@@ -124,83 +124,123 @@ def _head() -> _Head:
 
 
 # Which committed events the sequencer may take (PostgreSQL). Events are taken in
-# (inserting transaction id, event id) order, up to the oldest transaction of this
-# database that is still running when the statement's snapshot is taken: everything
-# below it has committed (and is visible) or rolled back, so no event can later turn
-# up behind the cursor. Transactions of backends connected to other databases of the
-# cluster cannot insert events here and do not hold the log back. The caller's own
-# open transaction may be taken too (a test, or a caller sequencing its own events)
-# when no transaction of this database that could still commit is older than it.
-_NEXT_EVENTS_SQL = """
-WITH snap AS (
-    SELECT pg_current_snapshot() AS s, pg_current_xact_id_if_assigned() AS own
-), elsewhere AS (
-    SELECT unnest(%s::bigint[]) AS low
-), blockers AS (
-    SELECT x::text::bigint AS xid FROM snap, pg_snapshot_xip(snap.s) AS x
-    WHERE x IS DISTINCT FROM snap.own
-      AND (x::text::bigint %% 4294967296) NOT IN (SELECT low FROM elsewhere)
-), horizon AS (
-    SELECT (SELECT min(xid) FROM blockers) AS lowest,
-           pg_snapshot_xmax(snap.s)::text::bigint AS xmax,
-           snap.own::text::bigint AS own
-    FROM snap
-), bound AS (
-    SELECT COALESCE(h.lowest, h.xmax) AS below,
-           CASE WHEN h.own IS NULL OR h.own - h.xmax > 10000
-                     OR h.own > COALESCE(h.lowest, h.own + 1) THEN NULL
-                WHEN EXISTS (
-                    SELECT 1 FROM generate_series(h.xmax, h.own - 1) AS g
-                    WHERE (g %% 4294967296) NOT IN (SELECT low FROM elsewhere)
-                      AND pg_xact_status(g::text::xid8) IS DISTINCT FROM 'aborted')
-                THEN NULL
-                ELSE h.own END AS own
-    FROM horizon h
-)
-SELECT e.id, e.entry FROM {table} e, bound b
+# (inserting transaction id, event id) order; `log_txid` is always a top-level
+# transaction id. The reading statement's snapshot names the transactions still
+# running; events are taken only below the oldest of them that could still insert
+# events here, so none can later turn up behind the cursor. A transaction of a
+# backend connected to another database of the cluster cannot; nor can a
+# subtransaction (its top-level transaction is older and judged instead); nor one
+# that rolled back. One that committed after the snapshot was taken is waited for:
+# the next snapshot sees its events. Anything that cannot be placed counts as a
+# blocker (a delay, never a skip). The caller's own open transaction may be taken
+# too (a test, or a caller sequencing its own events) when nothing that could still
+# insert events here is older than it.
+_CANDIDATES_SQL = """
+SELECT e.id, e.log_txid, e.entry, pg_current_snapshot()::text,
+       pg_current_xact_id_if_assigned()::text::bigint
+FROM {table} e
 WHERE (e.log_txid, e.id) > (%s, %s)
-  AND e.log_txid <= GREATEST(b.below - 1, COALESCE(b.own, -1))
-  AND (e.log_txid < b.below OR e.log_txid = b.own)
+  AND (e.log_txid < pg_snapshot_xmax(pg_current_snapshot())::text::bigint
+       OR e.log_txid = pg_current_xact_id_if_assigned()::text::bigint)
 ORDER BY e.log_txid, e.id
 LIMIT %s
 """
+# Top-level transactions now running (and prepared ones), and whether each belongs
+# to this database. Read after the snapshot, before the statuses below.
+_TOP_LEVEL_SQL = """
+SELECT backend_xid::text::bigint, datname IS NOT DISTINCT FROM current_database()
+FROM pg_stat_activity WHERE backend_xid IS NOT NULL
+UNION ALL
+SELECT transaction::text::bigint, database = current_database() FROM pg_prepared_xacts
+"""
+_STATUS_SQL = "SELECT g, pg_xact_status(g::text::xid8) FROM unnest(%s::bigint[]) AS g"
+_XID_LOW = 1 << 32
+_OWN_RANGE_LIMIT = 10_000
+_SNAPSHOT_ATTEMPTS = 5
+
+
+def _blocking(cursor: Any, xids: list[int]) -> tuple[set[int], bool]:
+    """Which of these (64-bit) ids could still add events here, and whether any of them
+    only committed after the snapshot (a fresh snapshot would then see further)."""
+    if not xids:
+        return set(), False
+    cursor.execute("SELECT pg_stat_clear_snapshot()")
+    cursor.execute(_TOP_LEVEL_SQL)
+    top_level = {xid % _XID_LOW: ours for xid, ours in cursor.fetchall()}
+    cursor.execute(_STATUS_SQL, [xids])
+    status = dict(cursor.fetchall())
+    blockers: set[int] = set()
+    late_commit = False
+    for xid in xids:
+        ours = top_level.get(xid % _XID_LOW)
+        if ours is not None:
+            if ours:
+                blockers.add(xid)
+        elif status.get(xid) == "aborted":
+            continue
+        elif status.get(xid) == "in progress":
+            continue  # not a running top-level transaction: a subtransaction
+        else:
+            # Committed since the snapshot (or unknown): its events, if any, are not
+            # in this snapshot.
+            blockers.add(xid)
+            late_commit = True
+    return blockers, late_commit
+
+
+def _committed_prefix(
+    cursor: Any, rows: list[tuple[Any, ...]]
+) -> tuple[list[tuple[int, bytes]], bool]:
+    """The leading rows no transaction can overtake any more, and whether a fresh
+    snapshot would take more."""
+    snapshot, own = rows[0][3], rows[0][4]
+    _, xmax_text, xip_text = snapshot.split(":")
+    xmax = int(xmax_text)
+    running = [x for x in (int(t) for t in xip_text.split(",") if t) if x != own]
+    # Ids handed out after the snapshot's horizon but before our own.
+    between = list(range(xmax, own)) if own is not None and own - xmax <= _OWN_RANGE_LIMIT else []
+    blockers, late = _blocking(cursor, running + between)
+    lowest = min(blockers) if blockers else None
+    below = xmax if lowest is None else lowest
+    own_ok = (
+        own is not None
+        and own - xmax <= _OWN_RANGE_LIMIT
+        and (lowest is None or own < lowest)
+    )
+    taken = []
+    for event_id, txid, entry, _, _ in rows:
+        if not (txid < below or (own_ok and txid == own)):
+            break
+        taken.append((event_id, bytes(entry)))
+    return taken, late and len(taken) < len(rows)
 
 
 def _next_events(head: _Head, limit: int) -> list[tuple[int, bytes]]:
     """Committed events after the head, in log order, at most `limit`."""
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Which running transactions belong to other databases, read *before* the
-            # snapshot below: a transaction that started in between is then unknown,
-            # and so counted as a blocker, never wrongly skipped.
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            # Every transaction and subtransaction holds the lock on its own id, so
-            # pg_locks names them all (pg_stat_activity shows top-level ids only).
-            cursor.execute(
-                "SELECT coalesce(array_agg(l.transactionid::text::bigint), '{}') "
-                "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' "
-                "AND l.granted AND a.datname IS DISTINCT FROM current_database()"
-            )
-            row = cursor.fetchone()
-            elsewhere = list(row[0]) if row else []
-            cursor.execute(
-                _NEXT_EVENTS_SQL.format(table=table),
-                [
-                    elsewhere,
-                    -1 if head.cursor_txid is None else head.cursor_txid,
-                    head.cursor_event_id,
-                    limit,
-                ],
-            )
-        else:
+        if connection.vendor != "postgresql":
             # SQLite serialises writers: event ids commit in increasing order.
             cursor.execute(
                 f"SELECT id, entry FROM {table} WHERE id > %s ORDER BY id LIMIT %s",  # noqa: S608
                 [head.cursor_event_id, limit],
             )
-        return [(event_id, bytes(entry)) for event_id, entry in cursor.fetchall()]
+            return [(event_id, bytes(entry)) for event_id, entry in cursor.fetchall()]
+        taken: list[tuple[int, bytes]] = []
+        for attempt in range(_SNAPSHOT_ATTEMPTS):
+            cursor.execute(
+                _CANDIDATES_SQL.format(table=table),
+                [-1 if head.cursor_txid is None else head.cursor_txid, head.cursor_event_id,
+                 limit],
+            )
+            rows = cursor.fetchall()
+            if not rows:
+                return []
+            taken, retry = _committed_prefix(cursor, rows)
+            if not retry:
+                break
+            time.sleep(0.002 * (attempt + 1))
+        return taken
 
 
 def log_checkpoint_sign(*, tree_size: int, root_hash: bytes) -> LogCheckpoint:

@@ -76,10 +76,12 @@ def test_caching_headers_and_content_types() -> None:
     assert checkpoint["Content-Type"].startswith("text/plain")
     assert checkpoint["Cache-Control"] == "no-cache"
     full = http.get("/log/tile/0/000")
-    assert full.status_code == 200 and len(full.content) == 256 * 32
+    assert full.status_code == 200
+    assert len(full.content) == 256 * 32
     assert full["Cache-Control"] == CACHE_IMMUTABLE
     partial = http.get("/log/tile/0/001.p/44")
-    assert partial.status_code == 200 and len(partial.content) == 44 * 32
+    assert partial.status_code == 200
+    assert len(partial.content) == 44 * 32
     assert "immutable" not in partial["Cache-Control"]
     # Any narrower width of a partial tile is served too (a client on an older checkpoint).
     assert http.get("/log/tile/0/001.p/3").content == partial.content[: 3 * 32]
@@ -152,7 +154,8 @@ def test_auditor_lists_events_with_their_log_index(dave: APIClient) -> None:
     unsequenced = dave.get("/api/v1/audit/events", {"sequenced": "false"}).json()["events"]
     assert third.pk in [r["id"] for r in unsequenced]
     page = dave.get("/api/v1/audit/events", {"limit": 1}).json()
-    assert len(page["events"]) == 1 and page["next_after"] == page["events"][0]["id"]
+    assert len(page["events"]) == 1
+    assert page["next_after"] == page["events"][0]["id"]
     assert dave.get(f"/api/v1/audit/events/{first.pk}").json()["event_type"] == "test.alpha"
 
 
@@ -176,7 +179,8 @@ def test_auditor_opens_a_sealed_detail_and_the_opening_is_logged(dave: APIClient
     plain = event_record(event_type="test.plain", actor=Actor.system())
     missing = dave.post(f"/api/v1/audit/events/{plain.pk}/sealed-detail",
                         {"reason": "looking for nothing"}, format="json")
-    assert missing.status_code == 404 and missing.json()["code"] == "no_sealed_detail"
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "no_sealed_detail"
 
 
 def test_inclusion_and_consistency_proofs_verify(dave: APIClient) -> None:
@@ -187,7 +191,8 @@ def test_inclusion_and_consistency_proofs_verify(dave: APIClient) -> None:
     target = event_record(event_type="test.target", actor=Actor.system())
     events_bulk_create(200, start=300)
     pending = dave.get(f"/api/v1/audit/events/{target.pk}/inclusion-proof")
-    assert pending.status_code == 409 and pending.json()["code"] == "not_sequenced"
+    assert pending.status_code == 409
+    assert pending.json()["code"] == "not_sequenced"
     log_sequence()
     body = dave.get(f"/api/v1/audit/events/{target.pk}/inclusion-proof").json()
     merkle.inclusion_verify(
@@ -208,7 +213,8 @@ def test_inclusion_and_consistency_proofs_verify(dave: APIClient) -> None:
         new_root=checkpoint.root_hash, proof=[b64(p) for p in proof["consistency_proof"]],
     )
     bad = dave.get("/api/v1/audit/consistency-proof", {"old_size": 10**9})
-    assert bad.status_code == 400 and bad.json()["code"] == "invalid_tree_size"
+    assert bad.status_code == 400
+    assert bad.json()["code"] == "invalid_tree_size"
 
 
 def test_auditor_export_verifies_offline(dave: APIClient, tmp_path: Any) -> None:
