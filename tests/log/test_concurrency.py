@@ -102,9 +102,13 @@ def test_an_event_committing_after_a_later_one_is_still_sequenced() -> None:
 
 
 def test_a_rolled_back_event_leaves_no_gap_and_blocks_nothing() -> None:
-    with pytest.raises(RuntimeError), transaction.atomic():
-        event_record(event_type="test.rolled_back", actor=Actor.system())
-        raise RuntimeError("abort")
+    def rolled_back() -> None:
+        with transaction.atomic():
+            event_record(event_type="test.rolled_back", actor=Actor.system())
+            raise RuntimeError("abort")
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
     kept = event_record(event_type="test.kept", actor=Actor.system())
     log_sequence()
     assert_log_is_exactly({kept.pk})
