@@ -47,6 +47,7 @@ from legal_requests.api.release import (
     DisclosurePackageApi,
     ReleaseChallengeApi,
     ReleasePartialApi,
+    ReleaseStatusApi,
 )
 from legal_requests.api.transparency import TransparencyReportApi
 
@@ -57,6 +58,7 @@ api_v1 = [
     path("enrolments/<str:pseudonym>", EnrolmentDetailApi.as_view(), name="enrolment-detail"),
     path("enrolments/<str:pseudonym>/ban", EnrolmentBanApi.as_view(), name="enrolment-ban"),
     path("enrolments/<str:pseudonym>/unban", EnrolmentUnbanApi.as_view(), name="enrolment-unban"),
+    path("releases/<str:request_id>", ReleaseStatusApi.as_view(), name="release-status"),
     path("releases/<str:request_id>/challenge", ReleaseChallengeApi.as_view(),
          name="release-challenge"),
     path("releases/<str:request_id>/partials", ReleasePartialApi.as_view(),

@@ -16,6 +16,7 @@ from accounts.authentication import StaffTokenAuthentication
 from accounts.permissions import AgencyKey, HasRole
 from accounts.roles import Role
 from escrow.api.serializers import StrictSerializer
+from legal_requests.release_selectors import release_status_get
 from legal_requests.services.package import release_package_fetch
 from legal_requests.services.release import (
     SEALED_PACKAGE_FORMAT,
@@ -120,6 +121,26 @@ class ReleasePartialOutput(serializers.Serializer):
     release_started = serializers.BooleanField(required=False)
 
 
+class ReleaseStatusOutput(serializers.Serializer):
+    request_id = serializers.UUIDField()
+    reference = serializers.CharField()
+    state = serializers.CharField()
+    threshold = serializers.IntegerField(allow_null=True)
+    partials_in = serializers.IntegerField()
+    refusals = serializers.IntegerField()
+    last_abort_reason = serializers.CharField(
+        allow_null=True,
+        help_text="Why the last attempt released nothing (log_unavailable, authority_expired, "
+                  "...); the attempt is retried while the request stays releasing.",
+    )
+    last_abort_at = serializers.DateTimeField(allow_null=True)
+    release_log_index = serializers.IntegerField(allow_null=True)
+    prepared_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    download_expires_at = serializers.DateTimeField(allow_null=True)
+    platforms_notified_at = serializers.DateTimeField(allow_null=True)
+
+
 class SealedPackageOutput(serializers.Serializer):
     format = serializers.CharField()
     request_id = serializers.UUIDField()
@@ -180,6 +201,20 @@ def challenge_document(challenge: ReleaseChallenge) -> dict[str, Any]:
             for item in challenge.items
         ],
     }
+
+
+class ReleaseStatusApi(APIView):
+    """Where a release stands, for the staff who follow it (no personal data)."""
+
+    authentication_classes = [StaffTokenAuthentication]
+    permission_classes = [
+        HasRole(Role.CUSTODIAN, Role.APPROVER, Role.INTAKE_OFFICER, Role.AUDITOR,
+                Role.ADMINISTRATOR)
+    ]
+
+    @extend_schema(operation_id="release_status", responses={200: ReleaseStatusOutput})
+    def get(self, request: Request, request_id: str) -> Response:
+        return Response(ReleaseStatusOutput(release_status_get(request_id=request_id)).data)
 
 
 class ReleaseChallengeApi(APIView):

@@ -348,6 +348,13 @@ class TestRelease:
         assert json.loads(bytes(abort.entry))["details"]["reason"] == "log_unavailable"
         with pytest.raises(release_service.ReleaseLogUnavailable):
             release_perform(request_id=request.pk)
+        # Staff following the release see why nothing has come out.
+        status = world.staff_client(world.bob).get(f"/api/v1/releases/{request.pk}").json()
+        assert status["state"] == "releasing"
+        assert status["partials_in"] == 3
+        assert status["threshold"] == 3
+        assert status["last_abort_reason"] == "log_unavailable"
+        assert status["release_log_index"] is None
 
         monkeypatch.setattr(release_service, "log_wait", real_wait)
         outcome = release_perform(request_id=request.pk)
@@ -355,6 +362,11 @@ class TestRelease:
         request.refresh_from_db()
         assert request.state == "released"
         assert release_perform(request_id=request.pk) is None  # safe to run twice
+        status = world.staff_client(world.bob).get(f"/api/v1/releases/{request.pk}").json()
+        assert status["state"] == "released"
+        assert status["release_log_index"] is not None
+        assert world.agency_client().get(
+            f"/api/v1/releases/{request.pk}").status_code == 401  # staff tokens only
 
     def test_the_beat_scan_resumes_a_release_the_log_held_back(
         self, world: World, monkeypatch: pytest.MonkeyPatch, settings: Any

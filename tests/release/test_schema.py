@@ -8,6 +8,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 OPERATIONS = {
+    ("/api/v1/releases/{request_id}", "get"): "release_status",
     ("/api/v1/releases/{request_id}/challenge", "get"): "release_challenge",
     ("/api/v1/releases/{request_id}/partials", "post"): "release_partial_submit",
     ("/api/v1/disclosure-requests/{request_id}/package", "get"): "disclosure_package_fetch",
