@@ -20,6 +20,10 @@ from accounts.authentication import ApiPrincipal
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+def _now() -> float:
+    return time.time()
+
+
 def _parse_rate(rate: str) -> tuple[int, int]:
     count, _, period = rate.partition("/")
     return int(count), _PERIODS[period[0]]
@@ -33,7 +37,7 @@ class _FixedWindowThrottle(BaseThrottle):
 
     def allow_request(self, request: Request, view: Any) -> bool:
         limit, period = _parse_rate(str(api_settings.DEFAULT_THROTTLE_RATES[self.scope]))
-        now = time.time()
+        now = _now()
         window = int(now // period)
         key = f"throttle:{self.scope}:{self.identity(request)}:{window}"
         # add() is a no-op when the key exists, so the first request sets the expiry.

@@ -77,13 +77,22 @@ def _platform_client(name: str) -> PlatformClient:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_caches() -> Any:
+def _fresh_caches(settings: Any) -> Any:
     from django.core.cache import cache
 
     from escrow.selectors import escrow_key_cache_clear
 
+    if "KEY_PREFIX" in settings.CACHES["default"]:
+        # Each xdist worker keeps to its own keys, and clearing deletes only those:
+        # django-redis' clear() would FLUSHDB everyone else's keys on a shared Redis.
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        settings.CACHES = {
+            "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{worker}"}
+        }
+        cache.delete_pattern("*")
+    else:
+        cache.clear()
     escrow_key_cache_clear()
-    cache.clear()
     yield
     escrow_key_cache_clear()
 

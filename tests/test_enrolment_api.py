@@ -286,7 +286,8 @@ class TestAuthentication:
         assert_problem(enrol(client), 403, "permission_denied")
 
     def test_rate_limit_is_per_credential(self, platform_a: Any, platform_b: Any,
-                                          settings: Any) -> None:
+                                          settings: Any, monkeypatch: Any) -> None:
+        monkeypatch.setattr("accounts.throttling._now", lambda: 1_800_000_030.0)
         from rest_framework.settings import api_settings
 
         rates = {**api_settings.DEFAULT_THROTTLE_RATES, "credential": "3/min"}
