@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from escrow.audit import Actor, event_record
 from escrow.log.keys import log_identity
@@ -77,10 +78,7 @@ def test_go_tlog_client_verifies_checkpoint_tiles_entries_and_consistency(
     events_bulk_create(300)
     log_sequence()
     old_checkpoint = tmp_path / "old-checkpoint"
-    old_checkpoint.write_bytes(
-        subprocess.run(["curl", "-sf", base + "checkpoint"], capture_output=True,  # noqa: S607
-                       check=True).stdout
-    )
+    old_checkpoint.write_bytes(Client().get("/log/checkpoint").content)
     events_bulk_create(65_536 - 300 + 1, start=300)
     event_record(event_type="test.last", actor=Actor.system())
     log_sequence()
