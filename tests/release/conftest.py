@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
@@ -27,6 +28,11 @@ from escrow.models import CustodianKey, Enrolment
 from escrow.services.enrolment import enrolment_create
 from legal_requests.models import Approval, DisclosureRequest, LegalBasis, RequestTarget
 from tests import factories
+
+# Transactional tests here name every app, so that Django creates content types at set-up
+# and flushes without re-creating them: a later test with serialized rollback then
+# restores the migrated rows into an empty database instead of clashing with new ones.
+RELEASE_TEST_APPS = list(settings.INSTALLED_APPS)
 
 CUSTODIAN_NAMES = ("frank", "grace", "heidi", "ivan", "judy")
 PASSWORD = "correct horse battery"

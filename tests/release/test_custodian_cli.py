@@ -15,6 +15,7 @@ from escrow.log.keys import log_identity
 from legal_requests.models import CustodianResponse, Release
 from tests.release.conftest import (
     PASSWORD,
+    RELEASE_TEST_APPS,
     SHARE_PASSPHRASE,
     World,
     approved_request,
@@ -22,7 +23,7 @@ from tests.release.conftest import (
     world_build,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, available_apps=RELEASE_TEST_APPS)
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from escrow.crypto.package import package_open_as_recipient
 from escrow.log.keys import log_identity
 from legal_requests.models import DisclosureRequest, Release
 from tests import factories
-from tests.release.conftest import World, webhook_endpoint, world_build
+from tests.release.conftest import RELEASE_TEST_APPS, World, webhook_endpoint, world_build
 from tests.release.receiver import webhook_receiver
 from tests.release.test_custodian_cli import release_args
 
@@ -44,7 +44,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.postgres,
     pytest.mark.redis,
-    pytest.mark.django_db(transaction=True),
+    pytest.mark.django_db(transaction=True, available_apps=RELEASE_TEST_APPS),
 ]
 
 WORKER_READY_SECONDS = 60

@@ -22,9 +22,9 @@ from legal_requests.models import CustodianResponse, DisclosureRequest, Release
 from legal_requests.services import package as package_service
 from legal_requests.services import release as release_service
 from legal_requests.services.release import ReleaseAborted, release_perform
-from tests.release.conftest import World, approved_request, enrol, world_build
+from tests.release.conftest import RELEASE_TEST_APPS, World, approved_request, enrol, world_build
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, available_apps=RELEASE_TEST_APPS)
 
 
 def challenge_url(request: DisclosureRequest) -> str:

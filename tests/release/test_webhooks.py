@@ -15,11 +15,17 @@ from escrow.models import AuditEvent
 from legal_requests.models import Release
 from legal_requests.release_tasks import webhooks_send_due_task
 from legal_requests.services.webhooks import notification_due_at, webhooks_send_due
-from tests.release.conftest import World, approved_request, enrol, webhook_endpoint
+from tests.release.conftest import (
+    RELEASE_TEST_APPS,
+    World,
+    approved_request,
+    enrol,
+    webhook_endpoint,
+)
 from tests.release.receiver import webhook_receiver
 from tests.release.test_release_api import submit
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, available_apps=RELEASE_TEST_APPS)
 
 
 def release(world: World, **kwargs: Any) -> Any:
