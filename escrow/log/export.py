@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import io
 import json
+import queue
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,11 +57,15 @@ class DatabaseSource:
         entry_table = connection.ops.quote_name(LogEntry._meta.db_table)
         event_table = connection.ops.quote_name(AuditEvent._meta.db_table)
         index = connection.ops.quote_name("index")
+        query = (
+            f"SELECT l.{index}, e.entry FROM {entry_table} l "  # noqa: S608
+            f"JOIN {event_table} e ON e.id = l.event_id ORDER BY l.{index}"
+        )
+        if connection.vendor == "postgresql":
+            yield from _entries_prefetched(query)
+            return
         with connection.chunked_cursor() as cursor:
-            cursor.execute(
-                f"SELECT l.{index}, e.entry FROM {entry_table} l "  # noqa: S608
-                f"JOIN {event_table} e ON e.id = l.event_id ORDER BY l.{index}"
-            )
+            cursor.execute(query)
             while rows := cursor.fetchmany(_FETCH):
                 for position, entry in rows:
                     yield position, bytes(entry)
@@ -75,6 +81,46 @@ class DatabaseSource:
 
     def checkpoints(self) -> list[tuple[int, str]]:
         return list(LogCheckpoint.objects.order_by("tree_size").values_list("tree_size", "note"))
+
+
+def _entries_prefetched(query: str) -> Iterator[tuple[int, bytes]]:
+    """Rows of `query` from a binary server-side cursor, fetched by a helper thread.
+
+    Binary format: entries arrive as raw bytes, not hex text. The thread waits on the
+    database while the caller hashes the previous chunk (the wait releases the GIL).
+    The caller's connection is used, inside the caller's transaction (snapshot).
+    """
+    connection.ensure_connection()
+    raw = connection.connection
+    chunks: queue.Queue[list[tuple[int, bytes]] | BaseException | None] = queue.Queue(4)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            with raw.cursor(name="audit_log_entries", binary=True) as cursor:
+                cursor.execute(query)
+                while not stop.is_set() and (rows := cursor.fetchmany(_FETCH)):
+                    chunks.put(rows)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            chunks.put(exc)
+        else:
+            chunks.put(None)
+
+    producer = threading.Thread(target=produce, name="audit-verify-fetch", daemon=True)
+    producer.start()
+    try:
+        while (item := chunks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+        while producer.is_alive():
+            try:
+                chunks.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        producer.join()
 
 
 def database_snapshot() -> transaction.Atomic:
