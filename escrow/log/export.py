@@ -17,6 +17,7 @@ tiles through the Merkle root, the checkpoints by the log's signature.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import queue
@@ -116,10 +117,8 @@ def _entries_prefetched(query: str) -> Iterator[tuple[int, bytes]]:
     finally:
         stop.set()
         while producer.is_alive():
-            try:
+            with contextlib.suppress(queue.Empty):
                 chunks.get(timeout=0.1)
-            except queue.Empty:
-                pass
         producer.join()
 
 
