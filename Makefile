@@ -65,6 +65,8 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/crypto_bench.py
 	$(PY) bench/merkle_bench.py
+	@if [ -n "$${DATABASE_URL:-}" ]; then $(PY) bench/log_bench.py; \
+	else echo "bench/log_bench.py skipped: it needs DATABASE_URL=postgres://..."; fi
 	$(PY) bench/release_bench.py
 
 .PHONY: help venv browser demo test test-quick lint bench
