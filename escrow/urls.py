@@ -19,6 +19,7 @@ from escrow.log.api import (
     AuditInclusionProofApi,
     AuditSealedDetailOpenApi,
     LogCheckpointApi,
+    LogCosignatureApi,
     LogEntryBundleApi,
     LogHashTileApi,
     LogVerifierKeyApi,
@@ -115,6 +116,7 @@ audit_v1 = [
 log_tiles = [
     path("checkpoint", LogCheckpointApi.as_view(), name="log-checkpoint"),
     path("verifier-key", LogVerifierKeyApi.as_view(), name="log-verifier-key"),
+    path("cosignature", LogCosignatureApi.as_view(), name="log-cosignature"),
     re_path(r"^tile/entries/(?P<path>.+)$", LogEntryBundleApi.as_view(), name="log-entries"),
     re_path(r"^tile/(?P<path>.+)$", LogHashTileApi.as_view(), name="log-tile"),
 ]

@@ -7,7 +7,13 @@ from escrow.api.problems import problem_register
 from escrow.crypto.pseudonym import InvalidPseudonym
 from escrow.log.export import ExportInvalid
 from escrow.log.selectors import LogEventNotFound, LogEventNotSequenced, LogTreeSizeInvalid
-from escrow.log.services import LogUnavailable, NoSealedDetail, SealedDetailUnverifiable
+from escrow.log.services import (
+    CosignatureRejected,
+    CosignedCheckpointUnknown,
+    LogUnavailable,
+    NoSealedDetail,
+    SealedDetailUnverifiable,
+)
 from escrow.selectors import EnrolmentNotFound, NoActiveEscrowKey
 from escrow.services.enrolment import (
     EnrolmentStateConflict,
@@ -53,3 +59,7 @@ def _register_log_problems() -> None:
                      title="The sealed detail does not match the logged commitment")
     problem_register(LogUnavailable, status=503, code="log_unavailable",
                      title="The audit log cannot vouch for the event; nothing was done")
+    problem_register(CosignatureRejected, status=422, code="cosignature_rejected",
+                     title="Not a checkpoint of this log cosigned by a configured witness")
+    problem_register(CosignedCheckpointUnknown, status=404, code="checkpoint_unknown",
+                     title="This log signed no such checkpoint")

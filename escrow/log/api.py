@@ -40,7 +40,11 @@ from escrow.log.selectors import (
     log_hash_tile,
     log_inclusion_proof,
 )
-from escrow.log.services import audit_event_open_sealed, audit_log_exported
+from escrow.log.services import (
+    audit_event_open_sealed,
+    audit_log_exported,
+    log_cosignatures_add,
+)
 from escrow.models import AuditEvent
 
 # C2SP tlog-tiles: full tiles never change; partial ones are superseded as the log
@@ -119,6 +123,30 @@ class LogHashTileApi(_PublicLogView):
         if data is None:
             raise Http404("no such tile")
         return _tile_response(data, partial=tile.is_partial)
+
+
+@extend_schema(tags=["log"])
+class LogCosignatureApi(_PublicLogView):
+    """Witnesses hand back the checkpoint with their C2SP tlog-cosignature lines added.
+
+    Open to anyone: only a good cosignature by a configured witness key is kept.
+    """
+
+    class Output(serializers.Serializer):
+        tree_size = serializers.IntegerField()
+        added = serializers.ListField(child=serializers.CharField(),
+                                      help_text="names of witnesses newly recorded")
+
+    @extend_schema(
+        operation_id="log_cosignature_add",
+        request={"text/plain": OpenApiTypes.STR},
+        responses={200: Output},
+    )
+    def post(self, request: Request) -> Response:
+        added = log_cosignatures_add(cosigned_checkpoint=request.body[:65536])
+        tree_size = added[0].checkpoint.tree_size if added else None
+        body = {"tree_size": tree_size or 0, "added": [c.witness_name for c in added]}
+        return Response(self.Output(body).data)
 
 
 class EntriesReadable(BasePermission):

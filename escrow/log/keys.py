@@ -7,7 +7,8 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from escrow.crypto.note import Signer, Verifier, signer_parse, verifier_parse
+from escrow.crypto.cosignature import CosignatureVerifier, cosigner_verifier_parse
+from escrow.crypto.note import Signer, Verifier, signer_parse
 
 
 class LogKeyInvalid(Exception):
@@ -19,7 +20,8 @@ class LogIdentity:
     origin: str
     signer: Signer
     verifier: Verifier
-    witnesses: tuple[Verifier, ...]
+    # C2SP tlog-cosignature (cosignature/v1) keys of the witnesses the log accepts.
+    witnesses: tuple[CosignatureVerifier, ...]
 
     @property
     def verifier_key(self) -> str:
@@ -35,7 +37,7 @@ def _identity(origin: str, signer_key: str, witness_keys: tuple[str, ...]) -> Lo
     witnesses = []
     for vkey in witness_keys:
         try:
-            witnesses.append(verifier_parse(vkey))
+            witnesses.append(cosigner_verifier_parse(vkey))
         except Exception as exc:
             raise LogKeyInvalid(f"ESCROW_LOG_WITNESS_KEYS holds a bad key: {exc}") from None
     return LogIdentity(

@@ -23,13 +23,15 @@ from django.db import DatabaseError, connection, transaction
 
 from accounts.roles import Role
 from escrow.audit import Actor, event_record, sealed_detail_open
-from escrow.crypto.checkpoint import Checkpoint, checkpoint_sign
+from escrow.crypto.checkpoint import Checkpoint, CheckpointError, checkpoint_sign
 from escrow.crypto.commitment import CommitmentMismatch, SealedDetailError
+from escrow.crypto.cosignature import checkpoint_open_cosigned, cosignature_timestamp
 from escrow.crypto.errors import CryptoError
 from escrow.crypto.merkle import EMPTY_ROOT, inclusion_verify, leaf_hash
+from escrow.crypto.note import NoteError, note_open
 from escrow.crypto.tiles import MAX_ENTRY_SIZE, inclusion_proof_from_tiles, tiles_for_append
 from escrow.log.keys import LogKeyInvalid, log_identity
-from escrow.log.models import LogCheckpoint, LogEntry, LogTile
+from escrow.log.models import LogCheckpoint, LogCosignature, LogEntry, LogTile
 from escrow.log.selectors import log_checkpoint_served, log_tiles_read
 from escrow.models import AuditEvent
 
@@ -435,3 +437,56 @@ def audit_log_exported(*, auditor: Any, tree_size: int | None) -> None:
             object_ref="audit_log",
             details={"tree_size": tree_size},
         )
+
+
+# --- witnesses ------------------------------------------------------------------------
+
+
+class CosignatureRejected(Exception):
+    """Not a checkpoint of this log cosigned by a configured witness."""
+
+
+class CosignedCheckpointUnknown(Exception):
+    """The cosigned checkpoint is not one this log signed."""
+
+
+def log_cosignatures_add(*, cosigned_checkpoint: bytes) -> list[LogCosignature]:
+    """Keep the configured witnesses' C2SP tlog-cosignatures on one of our checkpoints.
+
+    The note must carry the log's own signature over a checkpoint the log stored,
+    and at least one good cosignature from a witness in ESCROW_LOG_WITNESS_KEYS; a
+    bad signature from any known key rejects it whole. Returns the new cosignatures
+    (a witness cosigning the same checkpoint again adds nothing).
+    """
+    identity = log_identity()
+    if not identity.witnesses:
+        raise CosignatureRejected("this log accepts no witness (ESCROW_LOG_WITNESS_KEYS)")
+    try:
+        checkpoint, cosignatures = checkpoint_open_cosigned(
+            message=cosigned_checkpoint, verifier=identity.verifier, origin=identity.origin,
+            cosigners=identity.witnesses,
+        )
+        note = note_open(message=cosigned_checkpoint,
+                         verifiers=[identity.verifier, *identity.witnesses])
+    except (NoteError, CheckpointError) as exc:
+        raise CosignatureRejected(f"not a cosigned checkpoint of this log: {exc}") from None
+    if not cosignatures:
+        raise CosignatureRejected("no cosignature from a configured witness")
+    stored = LogCheckpoint.objects.filter(tree_size=checkpoint.size).first()
+    if stored is None or bytes(stored.root_hash) != checkpoint.root_hash:
+        raise CosignedCheckpointUnknown(f"this log signed no such checkpoint of size "
+                                        f"{checkpoint.size}")
+    witness_keys = {(w.name, w.key_id) for w in identity.witnesses}
+    added = []
+    with transaction.atomic():
+        for signature in note.signatures:
+            if (signature.name, signature.key_id) not in witness_keys:
+                continue
+            cosignature, created = LogCosignature.objects.get_or_create(
+                checkpoint=stored, witness_name=signature.name, key_id=signature.key_id,
+                defaults={"line": signature.line,
+                          "cosigned_at": cosignature_timestamp(signature)},
+            )
+            if created:
+                added.append(cosignature)
+    return added
