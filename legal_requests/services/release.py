@@ -76,6 +76,8 @@ PACKAGE_FORMAT = "identity-escrow-disclosure-package/1"
 SEALED_PACKAGE_FORMAT = "identity-escrow-sealed-package/1"
 RELEASE_EVENT = "disclosure.release_committed"
 ABORT_EVENT = "disclosure.release_aborted"
+# Abort reasons a later attempt may overcome; any other needs an operator.
+RETRYABLE_ABORTS = frozenset({"log_unavailable"})
 RELEASE_STATES = (workflow.APPROVED, workflow.RELEASING)
 
 # Overridable in settings; the defaults are sound for production.
@@ -851,7 +853,12 @@ def _email_download_secret_on_commit(
 
 
 def releases_stalled(*, now: datetime | None = None) -> list[str]:
-    """Requests stuck in `releasing` with no package, whose last attempt is old enough."""
+    """Requests stuck in `releasing` with no package, whose last attempt is old enough.
+
+    Only transient failures are retried (the log could not checkpoint, a worker was
+    lost). Partials that no longer verify or a field that does not open mean stored
+    data was altered: retrying cannot help, and an operator must look.
+    """
     moment = now or timezone.now()
     retry_after = timedelta(seconds=release_setting("RELEASE_RETRY_SECONDS"))
     stalled = []
@@ -863,9 +870,14 @@ def releases_stalled(*, now: datetime | None = None) -> list[str]:
                 event_type=ABORT_EVENT, object_ref=workflow.request_object_ref(request)
             )
             .order_by("-occurred_at")
-            .values_list("occurred_at", flat=True)
+            .values_list("occurred_at", "entry")
             .first()
         )
-        if last_abort is None or last_abort <= moment - retry_after:
+        if last_abort is None:
+            stalled.append(str(request.pk))
+            continue
+        occurred_at, entry = last_abort
+        reason = json.loads(bytes(entry))["details"].get("reason")
+        if reason in RETRYABLE_ABORTS and occurred_at <= moment - retry_after:
             stalled.append(str(request.pk))
     return stalled

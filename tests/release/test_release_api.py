@@ -456,6 +456,11 @@ class TestRelease:
         with pytest.raises(ReleaseAborted):
             release_perform(request_id=request.pk)
         assert not Release.objects.exists()
+        abort = AuditEvent.objects.get(event_type="disclosure.release_aborted")
+        assert json.loads(bytes(abort.entry))["details"]["reason"] == "not_enough_partials"
+        # Altered data is not retried forever: an operator has to look.
+        later = timezone.now() + timedelta(days=1)
+        assert release_service.releases_stalled(now=later) == []
 
 
 class TestDownloadSecret:
