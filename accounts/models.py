@@ -167,9 +167,9 @@ class WebhookDelivery(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.event_type} to {self.endpoint_id}"
+
     @property
     def webhook_id(self) -> str:
         return f"msg_{self.id.hex}"
-
-    def __str__(self) -> str:
-        return f"{self.event_type} to {self.endpoint_id}"
