@@ -308,6 +308,42 @@ class TestRelease:
         # No further partial is taken.
         assert_problem(submit(world, request, "ivan", late), 409, "release_not_open")
 
+    def test_an_enrolment_erased_before_release_is_reported_not_opened(
+        self, world: World
+    ) -> None:
+        from escrow.services.enrolment import enrolment_erase
+
+        kept, erased = enrol(world, 1), enrol(world, 2)
+        request = approved_request(world, [kept, erased])
+        enrolment_erase(platform=world.platform, enrolment=erased)
+        challenge = fetch_challenge(world, request, "frank")
+        assert {i["record_id"] for i in challenge["items"]} == {str(kept.id)}
+        assert sorted(challenge["record_ids"]) == sorted([str(kept.id), str(erased.id)])
+        for name in ("frank", "grace", "heidi"):
+            assert submit(world, request, name).status_code == 201
+        subjects = {s["pseudonym"]: s for s in open_package(world)["content"]["subjects"]}
+        assert subjects[erased.pseudonym]["status"] == "erased"
+        assert subjects[erased.pseudonym]["fields"] == {}
+        assert subjects[kept.pseudonym]["fields"]["family_name"] == "Quartermainezz"
+
+    def test_the_html_rendering_escapes_what_it_shows(self) -> None:
+        from legal_requests.services.release import package_render_html
+
+        hostile = "<script>alert(1)</script>"
+        html = package_render_html({
+            "content": {
+                "request": {"reference": "DR-1", "legal_basis": {"code": "c", "name": "n"},
+                            "fields": ["given_name"]},
+                "subjects": [{"pseudonym": "PSN-1", "platform": "p", "status": "active",
+                              "fields": {"given_name": hostile}, "not_held": [],
+                              "evidence": {"provider": hostile}}],
+                "released_at": "now",
+            },
+            "release": {"log_index": 1, "checkpoint": "c", "content_commitment": "00"},
+        })
+        assert hostile not in html
+        assert "&lt;script&gt;" in html
+
     def test_another_agency_cannot_fetch_the_package(self, world: World) -> None:
         request = approved_request(world, [enrol(world)])
         for name in ("frank", "grace", "heidi"):
