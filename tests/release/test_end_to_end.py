@@ -15,11 +15,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +68,14 @@ def _test_database_url() -> str:
             f"{db['PORT'] or 5432}/{db['NAME']}")
 
 
+@dataclass
+class Worker:
+    process: subprocess.Popen[str]
+    output: list[str]
+
+
 @pytest.fixture
-def celery_worker_process(live_server: Any) -> Iterator[subprocess.Popen[str]]:
+def celery_worker_process(live_server: Any) -> Iterator[Worker]:
     _require_services()
     env = dict(os.environ)
     env.update({
@@ -99,8 +107,16 @@ def celery_worker_process(live_server: Any) -> Iterator[subprocess.Popen[str]]:
         pytest.fail("the Celery worker did not start:\n" + "".join(output))
     if worker.poll() is not None:
         pytest.fail("the Celery worker exited:\n" + "".join(output))
+
+    def drain() -> None:
+        # Keep reading, or a full pipe would block the worker's logging (and the worker).
+        assert worker.stdout is not None
+        for line in worker.stdout:
+            output.append(line)
+
+    threading.Thread(target=drain, daemon=True).start()
     try:
-        yield worker
+        yield Worker(process=worker, output=output)
     finally:
         worker.terminate()
         try:
@@ -126,7 +142,7 @@ def http(method: str, url: str, *, token: str, body: dict[str, Any] | None = Non
 
 
 def test_intake_to_agency_decryption_with_three_custodian_processes_and_a_worker(
-    live_server: Any, celery_worker_process: subprocess.Popen[str], tmp_path: Path
+    live_server: Any, celery_worker_process: Worker, tmp_path: Path
 ) -> None:
     factories.jurisdiction_enabled("GB-EAW")
     world: World = world_build(share_files=True)
@@ -189,7 +205,9 @@ def test_intake_to_agency_decryption_with_three_custodian_processes_and_a_worker
         while request.state != "released" and time.monotonic() < deadline:
             time.sleep(0.25)
             request.refresh_from_db()
-        assert request.state == "released", f"still {request.state}"
+        assert request.state == "released", (
+            f"still {request.state}; worker log:\n" + "".join(celery_worker_process.output[-60:])
+        )
 
         # 6. The agency fetches the package once and opens it with its private key.
         status, sealed = http("GET", f"{requests_url}/package", token=world.agency_api_key)
