@@ -209,6 +209,10 @@ def test_intake_to_agency_decryption_with_three_custodian_processes_and_a_worker
             f"still {request.state}; worker log:\n" + "".join(celery_worker_process.output[-60:])
         )
 
+        # It was the worker process that did it, not the web process.
+        assert any("legal_requests.release_perform" in line and "succeeded" in line
+                   for line in celery_worker_process.output)
+
         # 6. The agency fetches the package once and opens it with its private key.
         status, sealed = http("GET", f"{requests_url}/package", token=world.agency_api_key)
         assert status == 200, sealed
