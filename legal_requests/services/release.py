@@ -46,6 +46,7 @@ from escrow.audit import Actor, canonical_json, event_record
 from escrow.crypto.envelope import FieldContext, FieldDecryptionError, SealedField, field_open
 from escrow.crypto.merkle import leaf_hash
 from escrow.crypto.package import (
+    PackageKeyError,
     content_commitment,
     content_salt_generate,
     download_secret_digest,
@@ -77,7 +78,8 @@ SEALED_PACKAGE_FORMAT = "identity-escrow-sealed-package/1"
 RELEASE_EVENT = "disclosure.release_committed"
 ABORT_EVENT = "disclosure.release_aborted"
 # Abort reasons a later attempt may overcome; any other needs an operator.
-RETRYABLE_ABORTS = frozenset({"log_unavailable"})
+# (An operator can fix an agency's key; the next scan then completes the release.)
+RETRYABLE_ABORTS = frozenset({"log_unavailable", "agency_key_invalid"})
 RELEASE_STATES = (workflow.APPROVED, workflow.RELEASING)
 
 # Overridable in settings; the defaults are sound for production.
@@ -670,6 +672,16 @@ def _release_perform_locked(request: DisclosureRequest) -> ReleaseOutcome | None
         _expire(request)
         raise _abort(request, reason="authority_expired",
                      error=ReleaseAborted("the legal authority expired before release"))
+    agency_key = request.agency.package_public_key
+    recipient_key: bytes | None = None
+    if agency_key:
+        # Checked before anything is opened: a package no one can seal must not be made.
+        try:
+            recipient_key = recipient_key_parse(agency_key)
+        except PackageKeyError as exc:
+            raise _abort(request, reason="agency_key_invalid", error=ReleaseAborted(
+                "the agency's registered package key is not an X25519 public key"
+            )) from exc
     key_row, public_key = _active_key()
     items = release_items(request, epoch=key_row.epoch)
     try:
@@ -758,10 +770,9 @@ def _release_perform_locked(request: DisclosureRequest) -> ReleaseOutcome | None
     del content, content_bytes, document
 
     secret_text: str | None = None
-    agency_key = request.agency.package_public_key
-    if agency_key:
+    if recipient_key is not None:
         sealed = package_seal_to_recipient(
-            recipient_public_key=recipient_key_parse(agency_key), plaintext=package_bytes
+            recipient_public_key=recipient_key, plaintext=package_bytes
         )
         token_hash = None
         download_expires_at = None
@@ -806,7 +817,7 @@ def _release_perform_locked(request: DisclosureRequest) -> ReleaseOutcome | None
                 details={
                     "targets": locked.targets.count(),
                     "release_log_index": release_proof.log_index,
-                    "delivery": "agency_key" if agency_key else "download_secret",
+                    "delivery": "agency_key" if recipient_key else "download_secret",
                 },
             )
             from legal_requests.services.webhooks import webhooks_schedule_for_release

@@ -477,6 +477,29 @@ class TestRelease:
         abort = AuditEvent.objects.get(event_type="disclosure.release_aborted")
         assert json.loads(bytes(abort.entry))["details"]["reason"] == "authority_expired"
 
+    def test_a_broken_agency_key_releases_nothing_until_fixed(
+        self, world: World, settings: Any
+    ) -> None:
+        from accounts.models import Agency
+        from legal_requests.release_tasks import release_resume_stalled_task
+
+        good_key = world.agency.package_public_key
+        Agency.objects.filter(pk=world.agency.pk).update(package_public_key="not-a-key")
+        request = approved_request(world, [enrol(world)])
+        for name in ("frank", "grace", "heidi"):
+            assert submit(world, request, name).status_code == 201
+        request.refresh_from_db()
+        assert request.state == "releasing"
+        assert not AuditEvent.objects.filter(event_type="disclosure.release_committed").exists()
+        abort = AuditEvent.objects.get(event_type="disclosure.release_aborted")
+        assert json.loads(bytes(abort.entry))["details"]["reason"] == "agency_key_invalid"
+        Agency.objects.filter(pk=world.agency.pk).update(package_public_key=good_key)
+        settings.RELEASE_RETRY_SECONDS = 0
+        assert release_resume_stalled_task() == 1
+        request.refresh_from_db()
+        assert request.state == "released"
+        assert open_package(world)["content"]["request"]["reference"] == request.reference
+
     def test_stored_partials_are_verified_again_before_combination(
         self, world: World, monkeypatch: pytest.MonkeyPatch
     ) -> None:
