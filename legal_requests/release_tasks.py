@@ -13,6 +13,7 @@ from celery import shared_task
 from legal_requests.services.package import release_downloads_purge_expired
 from legal_requests.services.release import (
     ReleaseAborted,
+    custodian_partials_scrub_closed,
     release_perform,
     releases_stalled,
 )
@@ -40,6 +41,8 @@ def release_resume_stalled_task() -> int:
 
 @shared_task(name="legal_requests.release_downloads_purge_expired")
 def release_downloads_purge_expired_task() -> int:
+    # Also the partials of requests that ended another way (withdrawn, expired).
+    custodian_partials_scrub_closed()
     return release_downloads_purge_expired()
 
 

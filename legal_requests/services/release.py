@@ -580,6 +580,51 @@ def _expire(request: DisclosureRequest) -> None:
                 locked, actor=Actor.system("release"),
                 details={"reason": "authority expired before release"},
             )
+        custodian_partials_scrub(request=locked)
+
+
+def _partial_redacted(partial: dict[str, Any]) -> dict[str, Any]:
+    digest = hashlib.sha256(canonical_json(partial)).hexdigest()
+    return {
+        "format": partial.get("format"),
+        "custodian_index": partial.get("custodian_index"),
+        "epoch": partial.get("epoch"),
+        "redacted": True,
+        "sha256": digest,
+    }
+
+
+def custodian_partials_scrub(*, request: DisclosureRequest) -> int:
+    """Replace stored partials by a digest once they can no longer be needed.
+
+    k partials and the ciphertexts beside them are a key to the released fields: left
+    in the database, a dump would reveal every identity ever released. What remains
+    shows who took part (index, epoch) and what they sent (SHA-256), nothing that opens.
+    Call inside the transaction that releases, expires or otherwise ends the request.
+    """
+    scrubbed = 0
+    for response in CustodianResponse.objects.select_for_update().filter(
+        request=request, partial__isnull=False
+    ):
+        partial = response.partial
+        if not isinstance(partial, dict) or partial.get("redacted"):
+            continue
+        response.partial = _partial_redacted(partial)
+        response.save(update_fields=["partial"])
+        scrubbed += 1
+    return scrubbed
+
+
+def custodian_partials_scrub_closed() -> int:
+    """Scrub the partials of every request that can no longer be released (beat)."""
+    scrubbed = 0
+    requests = DisclosureRequest.objects.filter(
+        custodian_responses__partial__isnull=False
+    ).exclude(state__in=RELEASE_STATES).distinct()
+    for request in requests:
+        with transaction.atomic():
+            scrubbed += custodian_partials_scrub(request=request)
+    return scrubbed
 
 
 def _field_value(name: str, raw: bytes) -> Any:
@@ -823,6 +868,7 @@ def _release_perform_locked(request: DisclosureRequest) -> ReleaseOutcome | None
             from legal_requests.services.webhooks import webhooks_schedule_for_release
 
             webhooks_schedule_for_release(request=locked, released_at=released_at)
+            custodian_partials_scrub(request=locked)
             if secret_text is not None:
                 _email_download_secret_on_commit(locked, secret_text, download_expires_at)
     if blocked is not None:

@@ -299,6 +299,15 @@ class TestRelease:
                          root=checkpoint.root_hash)
         assert release.log_index == proof["log_index"]
 
+        # The partials that opened it are gone too: k of them beside the ciphertexts would
+        # be a key to these fields in any database dump.
+        stored = list(CustodianResponse.objects.filter(request=request))
+        assert len(stored) == 3
+        for response in stored:
+            assert response.partial["redacted"] is True
+            assert "shares" not in response.partial
+            assert "proofs" not in response.partial
+
         # Delivered once, then gone.
         release.refresh_from_db()
         assert release.package_sealed is None
@@ -450,6 +459,7 @@ class TestRelease:
         assert request.state == "expired"
         assert not Release.objects.exists()
         assert not AuditEvent.objects.filter(event_type="disclosure.release_committed").exists()
+        assert all(r.partial["redacted"] for r in CustodianResponse.objects.all())
 
     def test_an_authority_expiring_while_the_log_catches_up_releases_nothing(
         self, world: World, monkeypatch: pytest.MonkeyPatch
@@ -520,6 +530,26 @@ class TestRelease:
         # Altered data is not retried forever: an operator has to look.
         later = timezone.now() + timedelta(days=1)
         assert release_service.releases_stalled(now=later) == []
+
+
+class TestPartialsScrub:
+    def test_partials_of_a_request_ended_otherwise_are_scrubbed(self, world: World) -> None:
+        from legal_requests.release_tasks import release_downloads_purge_expired_task
+
+        request = approved_request(world, [enrol(world)])
+        for name in ("frank", "grace"):
+            assert submit(world, request, name).status_code == 201
+        # Withdrawn by the agency (the workflow's own path), with two partials stored.
+        DisclosureRequest.objects.filter(pk=request.pk).update(state="withdrawn")
+        open_request = approved_request(world, [enrol(world, 2)])
+        assert submit(world, open_request, "frank").status_code == 201
+
+        release_downloads_purge_expired_task()
+        for response in CustodianResponse.objects.filter(request=request):
+            assert response.partial["redacted"] is True
+        # A request still open for release keeps what it needs.
+        kept = CustodianResponse.objects.get(request=open_request)
+        assert "shares" in kept.partial
 
 
 class TestDownloadSecret:
