@@ -619,7 +619,7 @@ def custodian_partials_scrub_closed() -> int:
     """Scrub the partials of every request that can no longer be released (beat)."""
     scrubbed = 0
     requests = DisclosureRequest.objects.filter(
-        custodian_responses__partial__isnull=False
+        custodian_responses__partial__has_key="shares"
     ).exclude(state__in=RELEASE_STATES).distinct()
     for request in requests:
         with transaction.atomic():
