@@ -9,6 +9,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
 
 from escrow.crypto.merkle import leaf_hash
 from escrow.crypto.tiles import (
@@ -69,7 +70,21 @@ def log_tiles_read(tiles: Sequence[TileRef]) -> list[bytes]:
 
 
 def log_checkpoint_latest() -> LogCheckpoint | None:
-    return LogCheckpoint.objects.order_by("-tree_size").first()
+    # On every proof and tile request: one indexed row, without the ORM's overhead.
+    table = connection.ops.quote_name(LogCheckpoint._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, tree_size, root_hash, note, created_at FROM {table} "  # noqa: S608
+            "ORDER BY tree_size DESC LIMIT 1"
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    checkpoint_id, tree_size, root_hash, note, created_at = row
+    if isinstance(created_at, str):  # SQLite hands back text
+        created_at = parse_datetime(created_at)
+    return LogCheckpoint(id=checkpoint_id, tree_size=tree_size, root_hash=bytes(root_hash),
+                         note=note, created_at=created_at)
 
 
 def log_checkpoint_for_size(*, tree_size: int) -> LogCheckpoint | None:

@@ -32,7 +32,7 @@ from escrow.crypto.note import NoteError, note_open
 from escrow.crypto.tiles import MAX_ENTRY_SIZE, inclusion_proof_from_tiles, tiles_for_append
 from escrow.log.keys import LogKeyInvalid, log_identity
 from escrow.log.models import LogCheckpoint, LogCosignature, LogEntry, LogTile
-from escrow.log.selectors import log_checkpoint_served, log_tiles_read
+from escrow.log.selectors import log_checkpoint_latest, log_checkpoint_served, log_tiles_read
 from escrow.models import AuditEvent
 
 logger = logging.getLogger("escrow.log")
@@ -104,7 +104,7 @@ def _sequencer_turn() -> Iterator[bool]:
 
 
 def _head() -> _Head:
-    latest = LogCheckpoint.objects.order_by("-tree_size").first()
+    latest = log_checkpoint_latest()
     size = latest.tree_size if latest is not None else 0
     tail = list(
         LogEntry.objects.filter(index__gte=max(size - 1, 0))
@@ -332,7 +332,7 @@ def _covered(event_id: int) -> LogInclusion | None:
     if row is None:
         return None
     index, entry = row
-    checkpoint = LogCheckpoint.objects.order_by("-tree_size").first()
+    checkpoint = log_checkpoint_latest()
     if checkpoint is None or checkpoint.tree_size <= index:
         return None
     root = bytes(checkpoint.root_hash)
