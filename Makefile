@@ -39,13 +39,18 @@ demo: $(VENV)/.installed
 
 # Uses PostgreSQL and Redis on 127.0.0.1 when DATABASE_URL/REDIS_URL are set or the
 # services answer; with CI=true their absence is an error (tests/conftest.py).
-# Browser tests drive Debian's Chromium; install it when missing and we may (root).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-	  && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-	  || echo "chromium not installed: browser tests will be skipped (CI fails them)"; }
+# Test tools from Debian: Chromium for the browser tests, Go and x/mod for the test that
+# verifies the log with Go's own tlog client. Installed when missing and we may (root).
+SYSTEM_TEST_PACKAGES := chromium golang-go golang-golang-x-mod-dev
+system-packages:
+	@missing=$$(for p in $(SYSTEM_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "not installed: $$missing (their tests are skipped; CI fails them)"; fi; \
+	fi
 
-test: $(VENV)/.installed browser
+test: $(VENV)/.installed system-packages
 	@set -e; \
 	if [ -z "$${DATABASE_URL:-}" ] && (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
 	  export DATABASE_URL=postgres://postgres@127.0.0.1:5432/escrow; fi; \
@@ -69,4 +74,4 @@ bench: $(VENV)/.installed
 	else echo "bench/log_bench.py skipped: it needs DATABASE_URL=postgres://..."; fi
 	$(PY) bench/release_bench.py
 
-.PHONY: help venv browser demo test test-quick lint bench
+.PHONY: help venv system-packages demo test test-quick lint bench

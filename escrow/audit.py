@@ -26,6 +26,12 @@ from escrow.keys import service_key
 from escrow.models import AuditEvent
 
 LEAF_VERSION = 1
+# C2SP tlog-tiles: an entry bundle stores each entry behind a uint16 length.
+MAX_ENTRY_BYTES = 65_535
+
+
+class AuditEntryTooLarge(Exception):
+    """An event's leaf would not fit a tile bundle; a bug in the caller's details."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,9 @@ def event_record(
         sealed_detail=sealed_blob,
     )
     event.entry = _leaf(event, details or {})
+    if len(event.entry) > MAX_ENTRY_BYTES:
+        # Refused here, in the caller's transaction, rather than halting the sequencer later.
+        raise AuditEntryTooLarge(f"{event_type} entry is {len(event.entry)} bytes")
     event.save(force_insert=True)
     return event
 

@@ -13,7 +13,7 @@ from escrow.log.tasks import log_sequence_task
 from escrow.models import LogEntry
 
 pytestmark = [
-    pytest.mark.django_db(transaction=True),
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
     pytest.mark.redis,
     pytest.mark.skipif(not settings.REDIS_URL or settings.CELERY_TASK_ALWAYS_EAGER,
                        reason="needs Redis as the Celery broker"),

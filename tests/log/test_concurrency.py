@@ -20,7 +20,7 @@ from escrow.log.services import (
 from escrow.models import AuditEvent, LogEntry
 
 pytestmark = [
-    pytest.mark.django_db(transaction=True),
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL"),
 ]
 

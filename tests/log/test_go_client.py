@@ -24,7 +24,7 @@ from tests.log.conftest import events_bulk_create
 GOCLIENT = Path(__file__).parent / "goclient"
 DEBIAN_GOPATH = Path("/usr/share/gocode")
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def _go(args: list[str], cwd: Path, env: dict[str, str], timeout: int) -> bool:
