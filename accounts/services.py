@@ -270,3 +270,32 @@ def staff_token_revoke(*, token: StaffToken) -> None:
             actor=Actor.for_staff(token.user_id),
             object_ref=f"staff_token:{token.prefix}",
         )
+
+
+class PackageKeyInvalid(Exception):
+    """The agency package key is not a base64 X25519 public key."""
+
+
+@transaction.atomic
+def agency_package_key_set(
+    *, agency: Agency, public_key_b64: str, actor: Actor | None = None
+) -> Agency:
+    """Register (or replace) the X25519 key disclosure packages are sealed to."""
+    import hashlib
+
+    from escrow.crypto.package import PackageKeyError, recipient_key_parse
+
+    try:
+        raw = recipient_key_parse(public_key_b64)
+    except PackageKeyError as exc:
+        raise PackageKeyInvalid(str(exc)) from exc
+    locked = Agency.objects.select_for_update().get(pk=agency.pk)
+    locked.package_public_key = public_key_b64.strip()
+    locked.save(update_fields=["package_public_key"])
+    event_record(
+        event_type="agency.package_key_set",
+        actor=actor or Actor.system("operator"),
+        object_ref=f"agency:{locked.id}",
+        details={"key_sha256": hashlib.sha256(raw).hexdigest()},
+    )
+    return locked
