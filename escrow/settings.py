@@ -105,7 +105,10 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Off by default: the check is a SELECT 1 round trip at the start of every request.
+# Django still drops a connection that errored, so a database restart costs one failed
+# request per worker at most.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # The log sequencer never passes the oldest open write transaction, so one left
     # idle would stall sequencing (and every release waiting on a checkpoint).
