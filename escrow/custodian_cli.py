@@ -22,6 +22,7 @@ import base64
 import binascii
 import getpass
 import hashlib
+import hmac
 import json
 import os
 import sys
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from escrow.crypto.checkpoint import Checkpoint, CheckpointError, checkpoint_open
+from escrow.crypto.envelope import FieldContext, point_commitment
 from escrow.crypto.errors import CryptoError
 from escrow.crypto.merkle import InclusionProofError, inclusion_verify, leaf_hash
 from escrow.crypto.note import NoteError, verifier_parse
@@ -318,6 +320,24 @@ def challenge_verify(
         points.append(point)
     if len({(i["record_id"], i["field"]) for i in items}) != len(items):
         _fail("the challenge names the same field twice")
+
+    # 5. Every point is the one logged when its record was enrolled: the enrolment entry,
+    # proved under the same checkpoint, commits to (record, platform, field, epoch, R).
+    # Without this a compromised server could show another person's R under an
+    # approved label, and the custodian would decrypt it.
+    logged_points = _logged_enrolment_points(challenge, checkpoint)
+    for item, point in zip(items, points, strict=True):
+        expected = logged_points.get(item["record_id"], {}).get(item["field"])
+        try:
+            context = FieldContext(
+                record_id=item["record_id"], platform_id=str(item.get("platform_id")),
+                field_name=item["field"], epoch=epoch,
+            )
+            actual = point_commitment(context=context, ephemeral_point=point).hex()
+        except CryptoError:
+            _fail("a point or its label is malformed")
+        if expected is None or not hmac.compare_digest(expected, actual):
+            _fail("a point is NOT the one logged when its record was enrolled")
     return VerifiedChallenge(
         request_id=request_id,
         approval_log_index=log_index,
@@ -331,6 +351,37 @@ def challenge_verify(
         custodian_index=_get(_get(challenge, "custodian", dict, "custodian"), "index", int,
                              "custodian index"),
     )
+
+
+def _logged_enrolment_points(challenge: Any, checkpoint: Any) -> dict[str, dict[str, str]]:
+    """record id -> field -> logged point commitment, from proved enrolment entries."""
+    logged: dict[str, dict[str, str]] = {}
+    for proof in _get(challenge, "enrolments", list, "enrolment proofs"):
+        if not isinstance(proof, dict):
+            _fail("an enrolment proof is malformed")
+        record_id = _get(proof, "record_id", str, "enrolment record id")
+        leaf = _b64(proof.get("leaf"), "enrolment leaf")
+        path = [_b64(p, "inclusion proof") for p in _get(proof, "inclusion_proof", list, "proof")]
+        try:
+            inclusion_verify(
+                index=_get(proof, "log_index", int, "enrolment log index"), size=checkpoint.size,
+                leaf_hash=leaf_hash(leaf), proof=path, root=checkpoint.root_hash,
+            )
+        except InclusionProofError:
+            _fail("a target's enrolment is NOT included in the signed checkpoint")
+        try:
+            entry = json.loads(leaf)
+        except ValueError:
+            _fail("an enrolment leaf is not JSON")
+        if entry.get("type") != "enrolment.created" or entry.get("object") != (
+            f"enrolment:{record_id}"
+        ):
+            _fail("a logged event is not the enrolment of its target")
+        points = (entry.get("details") or {}).get("points")
+        if not isinstance(points, dict):
+            _fail("a target's enrolment entry commits to no points")
+        logged[record_id] = points
+    return logged
 
 
 def _parse_time(text: str) -> datetime:

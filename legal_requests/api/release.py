@@ -79,6 +79,15 @@ class ReleaseApprovalProofOutput(serializers.Serializer):
     leaf = serializers.CharField(help_text="base64 of the approval event's log entry")
 
 
+class ReleaseEnrolmentProofOutput(serializers.Serializer):
+    record_id = serializers.UUIDField()
+    log_index = serializers.IntegerField()
+    leaf = serializers.CharField(help_text="base64 of the enrolment.created log entry")
+    inclusion_proof = serializers.ListField(
+        child=serializers.CharField(), help_text="base64, under the approval's checkpoint"
+    )
+
+
 class ReleaseItemOutput(serializers.Serializer):
     record_id = serializers.UUIDField()
     platform_id = serializers.UUIDField()
@@ -96,6 +105,7 @@ class ReleaseChallengeOutput(serializers.Serializer):
     partials_in = serializers.IntegerField()
     approval = ReleaseApprovalProofOutput()
     record_ids = serializers.ListField(child=serializers.UUIDField())
+    enrolments = ReleaseEnrolmentProofOutput(many=True)
     items = ReleaseItemOutput(many=True)
 
 
@@ -190,6 +200,16 @@ def challenge_document(challenge: ReleaseChallenge) -> dict[str, Any]:
         # Every target's enrolment id (random, not personal), so the tool can match them
         # against the digest in the logged approval.
         "record_ids": challenge.record_ids,
+        # Each target's enrolment entry commits to its fields' points R (see the tool).
+        "enrolments": [
+            {
+                "record_id": proof.record_id,
+                "log_index": proof.log_index,
+                "leaf": _b64(proof.leaf),
+                "inclusion_proof": [_b64(p) for p in proof.inclusion_proof],
+            }
+            for proof in challenge.enrolment_proofs
+        ],
         "items": [
             {
                 "record_id": item.enrolment_id,

@@ -66,6 +66,7 @@ from escrow.crypto.release import (
 )
 from escrow.crypto.threshold import EscrowPublicKey
 from escrow.identity import IDENTITY_FIELDS
+from escrow.log.selectors import LogEventNotSequenced, LogTreeSizeInvalid, log_inclusion_proof
 from escrow.models import AuditEvent, CustodianKey, Enrolment, EscrowKey
 from legal_requests import workflow
 from legal_requests.models import CustodianResponse, DisclosureRequest, Release
@@ -339,6 +340,44 @@ def _context(request: DisclosureRequest, proof: LogProof) -> bytes:
 
 
 @dataclass(frozen=True)
+class EnrolmentProof:
+    """A target's `enrolment.created` leaf, which commits to each field's point R."""
+
+    record_id: str
+    log_index: int
+    leaf: bytes
+    inclusion_proof: list[bytes]
+
+
+def _enrolment_proofs(record_ids: list[str], *, tree_size: int) -> list[EnrolmentProof]:
+    # Custodians decrypt whichever points they are shown; these proofs, under the same
+    # checkpoint as the approval, let their tool check every R against the point
+    # commitment logged when the record was enrolled, so a compromised server cannot
+    # show a victim's R under an approved target's label.
+    events = {
+        e.object_ref.partition(":")[2]: e
+        for e in AuditEvent.objects.filter(
+            event_type="enrolment.created",
+            object_ref__in=[f"enrolment:{r}" for r in record_ids],
+        )
+    }
+    proofs = []
+    for record_id in record_ids:
+        event = events.get(record_id)
+        if event is None:
+            raise ReleaseNotOpen("a target's enrolment event is missing from the log")
+        try:
+            proof = log_inclusion_proof(event=event, tree_size=tree_size)
+        except (LogEventNotSequenced, LogTreeSizeInvalid) as exc:
+            raise ApprovalNotCheckpointed(
+                "a target's enrolment is not yet covered by the approval's checkpoint"
+            ) from exc
+        proofs.append(EnrolmentProof(record_id=record_id, log_index=proof.log_index,
+                                     leaf=bytes(event.entry), inclusion_proof=proof.proof))
+    return proofs
+
+
+@dataclass(frozen=True)
 class ReleaseChallenge:
     request: DisclosureRequest
     fields: list[str]
@@ -347,6 +386,7 @@ class ReleaseChallenge:
     record_ids: list[str]
     approval_proof: LogProof
     approval_leaf: bytes
+    enrolment_proofs: list[EnrolmentProof]
     escrow_key: EscrowKey
     public_key: EscrowPublicKey
     custodian_index: int
@@ -363,16 +403,18 @@ def release_challenge_get(*, request_id: object, custodian: User) -> ReleaseChal
         raise ReleaseNotOpen("the request names nothing that can be released")
     proof = _approval_proof(request, timeout=release_setting("RELEASE_CHALLENGE_LOG_WAIT_SECONDS"))
     approval = AuditEvent.objects.get(pk=request.approval_event_id or 0)
+    record_ids = sorted(str(e) for e in request.targets.values_list("enrolment_id", flat=True))
     return ReleaseChallenge(
         request=request,
         fields=release_fields(request),
         pseudonym_count=request.targets.count(),
         items=items,
-        record_ids=sorted(
-            str(e) for e in request.targets.values_list("enrolment_id", flat=True)
-        ),
+        record_ids=record_ids,
         approval_proof=proof,
         approval_leaf=bytes(approval.entry),
+        enrolment_proofs=_enrolment_proofs(
+            sorted({item.enrolment_id for item in items}), tree_size=proof.tree_size
+        ),
         escrow_key=key_row,
         public_key=public_key,
         custodian_index=key.index,

@@ -62,7 +62,25 @@ def _drop_last_record(challenge: dict[str, Any]) -> None:
     challenge["request"]["pseudonym_count"] -= 1
 
 
+def _swap_points(challenge: dict[str, Any]) -> None:
+    # A compromised server labels one person's R with another approved item's label.
+    first, last = challenge["items"][0], challenge["items"][-1]
+    first["point"], last["point"] = last["point"], first["point"]
+
+
+def _swap_enrolment_leaves(challenge: dict[str, Any]) -> None:
+    first, last = challenge["enrolments"][0], challenge["enrolments"][-1]
+    first["record_id"], last["record_id"] = last["record_id"], first["record_id"]
+
+
 TAMPERINGS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "a point relabelled": (_swap_points, "NOT the one logged"),
+    "an enrolment proof at a wrong index": (
+        lambda c: c["enrolments"][0].update(log_index=c["enrolments"][0]["log_index"] + 1),
+        "NOT included",
+    ),
+    "an enrolment entry of another record": (_swap_enrolment_leaves, "not the enrolment"),
+    "no enrolment proofs": (lambda c: c.update(enrolments=[]), "NOT the one logged"),
     "another request": (lambda c: c["context"].update(request_id="x"), "another request"),
     "a checkpoint altered after signing": (
         lambda c: c["approval"].update(
