@@ -266,6 +266,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 600.0,
         "options": {"expires": 1200},
     },
+    "requests-close-completed": {
+        "task": "legal_requests.requests_close_completed",
+        "schedule": 900.0,
+        "options": {"expires": 1800},
+    },
 }
 
 # Threshold release (docs/release.md). The URL is the one agencies are sent to fetch a

@@ -16,6 +16,7 @@ from legal_requests.services.release import (
     custodian_partials_scrub_closed,
     release_perform,
     releases_stalled,
+    requests_close_completed,
 )
 from legal_requests.services.webhooks import webhooks_send_due
 
@@ -49,3 +50,8 @@ def release_downloads_purge_expired_task() -> int:
 @shared_task(name="legal_requests.webhooks_send_due")
 def webhooks_send_due_task() -> int:
     return webhooks_send_due()
+
+
+@shared_task(name="legal_requests.requests_close_completed")
+def requests_close_completed_task() -> int:
+    return requests_close_completed()

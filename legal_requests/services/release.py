@@ -69,8 +69,9 @@ from escrow.identity import IDENTITY_FIELDS
 from escrow.log.selectors import LogEventNotSequenced, LogTreeSizeInvalid, log_inclusion_proof
 from escrow.models import AuditEvent, CustodianKey, Enrolment, EscrowKey
 from legal_requests import workflow
-from legal_requests.models import CustodianResponse, DisclosureRequest, Release
+from legal_requests.models import Approval, CustodianResponse, DisclosureRequest, Release
 from legal_requests.selectors import request_approver_ids, request_intake_staff_ids
+from legal_requests.services.review import RETROSPECTIVE_REVIEWS_REQUIRED
 
 logger = logging.getLogger("legal_requests.release")
 
@@ -980,3 +981,38 @@ def releases_stalled(*, now: datetime | None = None) -> list[str]:
         if reason in RETRYABLE_ABORTS and occurred_at <= moment - retry_after:
             stalled.append(str(request.pk))
     return stalled
+
+
+# --- closing ------------------------------------------------------------------------------
+
+
+def requests_close_completed() -> int:
+    """Close released requests once nothing about them is still owed.
+
+    Owed means: the package not yet fetched or lapsed (it is deleted either way), the
+    platforms not yet told (a non-disclosure period may still run), or, for an
+    emergency, the retrospective review by two further approvers not yet complete.
+    Safe to run twice: each close is a locked compare-and-swap from `released`.
+    """
+    candidates = DisclosureRequest.objects.filter(
+        state=DisclosureRequest.State.RELEASED,
+        release__package_sealed__isnull=True,
+        release__platforms_notified_at__isnull=False,
+    ).values_list("pk", flat=True)
+    closed = 0
+    for request_id in list(candidates):
+        with transaction.atomic():
+            request = DisclosureRequest.objects.select_for_update().get(pk=request_id)
+            if request.state != DisclosureRequest.State.RELEASED:
+                continue
+            if request.is_emergency and request.approvals.filter(
+                stage=Approval.Stage.RETROSPECTIVE
+            ).count() < RETROSPECTIVE_REVIEWS_REQUIRED:
+                continue
+            workflow.close(
+                request,
+                actor=Actor.system("release-closer"),
+                details={"delivered": request.release.delivered_at is not None},
+            )
+            closed += 1
+    return closed

@@ -607,3 +607,42 @@ class TestDownloadSecret:
         later = timezone.now() + timedelta(hours=25)
         assert package_service.release_downloads_purge_expired(now=later) == 1
         assert Release.objects.get().package_sealed is None
+
+
+class TestClosing:
+    def released(self, world: World, *, emergency: bool = False) -> DisclosureRequest:
+        request = approved_request(world, [enrol(world)])
+        if emergency:
+            DisclosureRequest.objects.filter(pk=request.pk).update(
+                is_emergency=True, callback_verified_at=timezone.now()
+            )
+        for name in ("frank", "grace", "heidi"):
+            assert submit(world, request, name).status_code == 201
+        request.refresh_from_db()
+        assert request.state == "released"
+        return request
+
+    def test_closed_only_once_delivered_and_notified(self, world: World) -> None:
+        request = self.released(world)
+        release = Release.objects.get(request=request)
+        owed = {"package_sealed": release.package_sealed, "platforms_notified_at": None}
+        Release.objects.filter(pk=release.pk).update(**owed)
+        assert release_service.requests_close_completed() == 0
+        Release.objects.filter(pk=release.pk).update(package_sealed=None)
+        assert release_service.requests_close_completed() == 0  # platforms not yet told
+        Release.objects.filter(pk=release.pk).update(platforms_notified_at=timezone.now())
+        assert release_service.requests_close_completed() == 1
+        request.refresh_from_db()
+        assert request.state == "closed"
+        assert AuditEvent.objects.filter(event_type="disclosure.closed").count() == 1
+        assert release_service.requests_close_completed() == 0  # safe to run twice
+
+    def test_an_emergency_stays_open_until_its_retrospective_review(self, world: World
+                                                                    ) -> None:
+        request = self.released(world, emergency=True)
+        Release.objects.filter(request=request).update(
+            package_sealed=None, platforms_notified_at=timezone.now()
+        )
+        assert release_service.requests_close_completed() == 0
+        request.refresh_from_db()
+        assert request.state == "released"
