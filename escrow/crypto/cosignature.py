@@ -32,6 +32,7 @@ from escrow.crypto.note import (
     NoteSignature,
     NoteVerifier,
     UnknownVerifierError,
+    ed25519_verifier_init,
     key_id,
     key_name_is_valid,
     note_open,
@@ -85,17 +86,7 @@ class CosignatureVerifier:
     _key: Ed25519PublicKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not key_name_is_valid(self.name):
-            raise NoteKeyError(f"invalid key name {self.name!r}")
-        if not isinstance(self.public_key, bytes) or len(self.public_key) != ED25519_KEY_SIZE:
-            raise NoteKeyError("an Ed25519 public key is 32 bytes")
-        try:
-            key = Ed25519PublicKey.from_public_bytes(self.public_key)
-        except ValueError:
-            raise NoteKeyError("not an Ed25519 public key") from None
-        typed = bytes([SIGNATURE_TYPE_COSIGNATURE_V1]) + self.public_key
-        object.__setattr__(self, "key_id", key_id(name=self.name, key=typed))
-        object.__setattr__(self, "_key", key)
+        ed25519_verifier_init(self, signature_type=SIGNATURE_TYPE_COSIGNATURE_V1)
 
     @property
     def vkey(self) -> str:

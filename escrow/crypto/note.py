@@ -23,7 +23,7 @@ import binascii
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -141,6 +141,26 @@ class NoteSigner(Protocol):
     def sign(self, message: bytes) -> bytes: ...
 
 
+def ed25519_verifier_init(verifier: Any, *, signature_type: int) -> None:
+    """Validate a frozen verifier's name and public key; set its key_id and parsed key.
+
+    Shared by note verifiers and witness cosignature verifiers, which differ only in
+    the signature type byte that the key ID hashes (C2SP signed-note).
+    """
+    if not key_name_is_valid(verifier.name):
+        raise NoteKeyError(f"invalid key name {verifier.name!r}")
+    public_key = verifier.public_key
+    if not isinstance(public_key, bytes) or len(public_key) != ED25519_KEY_SIZE:
+        raise NoteKeyError("an Ed25519 public key is 32 bytes")
+    try:
+        key = Ed25519PublicKey.from_public_bytes(public_key)
+    except ValueError:
+        raise NoteKeyError("not an Ed25519 public key") from None
+    typed = bytes([signature_type]) + public_key
+    object.__setattr__(verifier, "key_id", key_id(name=verifier.name, key=typed))
+    object.__setattr__(verifier, "_key", key)
+
+
 @dataclass(frozen=True)
 class Verifier:
     """An Ed25519 note verifier: a key name and a 32-byte public key."""
@@ -151,17 +171,7 @@ class Verifier:
     _key: Ed25519PublicKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not key_name_is_valid(self.name):
-            raise NoteKeyError(f"invalid key name {self.name!r}")
-        if not isinstance(self.public_key, bytes) or len(self.public_key) != ED25519_KEY_SIZE:
-            raise NoteKeyError("an Ed25519 public key is 32 bytes")
-        try:
-            key = Ed25519PublicKey.from_public_bytes(self.public_key)
-        except ValueError:
-            raise NoteKeyError("not an Ed25519 public key") from None
-        typed = bytes([SIGNATURE_TYPE_ED25519]) + self.public_key
-        object.__setattr__(self, "key_id", key_id(name=self.name, key=typed))
-        object.__setattr__(self, "_key", key)
+        ed25519_verifier_init(self, signature_type=SIGNATURE_TYPE_ED25519)
 
     @property
     def vkey(self) -> str:
