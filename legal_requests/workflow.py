@@ -21,7 +21,7 @@ and writes the audit event in the caller's transaction. Call these inside
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db import transaction
 from django_fsm import ConcurrentTransitionMixin, transition
@@ -146,164 +146,51 @@ def _apply(
     )
 
 
-def start_review(
-    request: DisclosureRequest,
-    *,
-    actor: Actor,
-    details: dict[str, Any] | None = None,
-    sealed: dict[str, Any] | None = None,
-    update_fields: list[str] | None = None,
-) -> AuditEvent:
-    return _apply(
-        "start_review",
-        request,
-        actor=actor,
-        details=details,
-        sealed=sealed,
-        update_fields=update_fields,
-    )
+class Transition(Protocol):
+    def __call__(
+        self,
+        request: DisclosureRequest,
+        *,
+        actor: Actor,
+        details: dict[str, Any] | None = None,
+        sealed: dict[str, Any] | None = None,
+        update_fields: list[str] | None = None,
+    ) -> AuditEvent: ...
 
 
-def request_information(
-    request: DisclosureRequest,
-    *,
-    actor: Actor,
-    details: dict[str, Any] | None = None,
-    sealed: dict[str, Any] | None = None,
-    update_fields: list[str] | None = None,
-) -> AuditEvent:
-    return _apply(
-        "request_information",
-        request,
-        actor=actor,
-        details=details,
-        sealed=sealed,
-        update_fields=update_fields,
-    )
+def _transition(name: str, doc: str) -> Transition:
+    """A module-level function for one transition: `workflow.approve(request, actor=...)`."""
+
+    def move(
+        request: DisclosureRequest,
+        *,
+        actor: Actor,
+        details: dict[str, Any] | None = None,
+        sealed: dict[str, Any] | None = None,
+        update_fields: list[str] | None = None,
+    ) -> AuditEvent:
+        return _apply(
+            name, request, actor=actor, details=details, sealed=sealed, update_fields=update_fields
+        )
+
+    move.__name__ = move.__qualname__ = name
+    move.__doc__ = doc
+    return move
 
 
-def answer_information(
-    request: DisclosureRequest,
-    *,
-    actor: Actor,
-    details: dict[str, Any] | None = None,
-    sealed: dict[str, Any] | None = None,
-    update_fields: list[str] | None = None,
-) -> AuditEvent:
-    return _apply(
-        "answer_information",
-        request,
-        actor=actor,
-        details=details,
-        sealed=sealed,
-        update_fields=update_fields,
-    )
-
-
-def approve(
-    request: DisclosureRequest,
-    *,
-    actor: Actor,
-    details: dict[str, Any] | None = None,
-    sealed: dict[str, Any] | None = None,
-    update_fields: list[str] | None = None,
-) -> AuditEvent:
-    return _apply(
-        "approve", request, actor=actor, details=details, sealed=sealed, update_fields=update_fields
-    )
-
-
-def reject(
-    request: DisclosureRequest,
-    *,
-    actor: Actor,
-    details: dict[str, Any] | None = None,
-    sealed: dict[str, Any] | None = None,
-    update_fields: list[str] | None = None,
-) -> AuditEvent:
-    return _apply(
-        "reject", request, actor=actor, details=details, sealed=sealed, update_fields=update_fields
-    )
-
-
-def withdraw(
-    request: DisclosureRequest,
-    *,
-    actor: Actor,
-    details: dict[str, Any] | None = None,
-    sealed: dict[str, Any] | None = None,
-    update_fields: list[str] | None = None,
-) -> AuditEvent:
-    return _apply(
-        "withdraw",
-        request,
-        actor=actor,
-        details=details,
-        sealed=sealed,
-        update_fields=update_fields,
-    )
-
-
-def expire(
-    request: DisclosureRequest,
-    *,
-    actor: Actor,
-    details: dict[str, Any] | None = None,
-    sealed: dict[str, Any] | None = None,
-    update_fields: list[str] | None = None,
-) -> AuditEvent:
-    return _apply(
-        "expire", request, actor=actor, details=details, sealed=sealed, update_fields=update_fields
-    )
-
-
-def begin_release(
-    request: DisclosureRequest,
-    *,
-    actor: Actor,
-    details: dict[str, Any] | None = None,
-    sealed: dict[str, Any] | None = None,
-    update_fields: list[str] | None = None,
-) -> AuditEvent:
-    """approved -> releasing. The caller checks expiry and separation of duties first."""
-    return _apply(
-        "begin_release",
-        request,
-        actor=actor,
-        details=details,
-        sealed=sealed,
-        update_fields=update_fields,
-    )
-
-
-def mark_released(
-    request: DisclosureRequest,
-    *,
-    actor: Actor,
-    details: dict[str, Any] | None = None,
-    sealed: dict[str, Any] | None = None,
-    update_fields: list[str] | None = None,
-) -> AuditEvent:
-    """releasing -> released. Pass the release's non-personal details (e.g. target count)."""
-    return _apply(
-        "mark_released",
-        request,
-        actor=actor,
-        details=details,
-        sealed=sealed,
-        update_fields=update_fields,
-    )
-
-
-def close(
-    request: DisclosureRequest,
-    *,
-    actor: Actor,
-    details: dict[str, Any] | None = None,
-    sealed: dict[str, Any] | None = None,
-    update_fields: list[str] | None = None,
-) -> AuditEvent:
-    """released -> closed (e.g. once the package is delivered)."""
-    return _apply(
-        "close", request, actor=actor, details=details, sealed=sealed, update_fields=update_fields
-    )
+start_review = _transition("start_review", "received -> in_review.")
+request_information = _transition("request_information", "in_review -> needs_information.")
+answer_information = _transition("answer_information", "needs_information -> in_review.")
+approve = _transition("approve", "in_review -> approved, by the approval completing the count.")
+reject = _transition("reject", "received, in_review or needs_information -> rejected.")
+withdraw = _transition("withdraw", "an open state or approved -> withdrawn, by the agency.")
+expire = _transition("expire", "any open state, releasing included -> expired.")
+begin_release = _transition(
+    "begin_release",
+    "approved -> releasing. The caller checks expiry and separation of duties first.",
+)
+mark_released = _transition(
+    "mark_released",
+    "releasing -> released. Pass the release's non-personal details (e.g. target count).",
+)
+close = _transition("close", "released -> closed, once nothing about the release is still owed.")
