@@ -433,3 +433,18 @@ def test_unknown_api_paths_are_problems(client: Any, settings: Any, path: str) -
     assert response.status_code == 404
     assert response["Content-Type"].startswith("application/problem+json")
     assert response.json()["code"] == "not_found"
+
+
+def test_every_error_response_in_the_schema_has_a_problem_body() -> None:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    missing = [
+        (path, method, status)
+        for path, item in schema["paths"].items() if path.startswith("/api/v1/")
+        for method, operation in item.items()
+        for status, response in operation["responses"].items()
+        if str(status)[0] in "45"
+        and "application/problem+json" not in response.get("content", {})
+    ]
+    assert missing == []

@@ -62,11 +62,12 @@ def add_problem_responses(result: dict[str, Any], generator: Any, request: Any,
                 continue
             responses = operation.setdefault("responses", {})
             for status, description in _ERRORS.items():
-                responses.setdefault(
-                    status,
-                    {"description": description,
-                     "content": {"application/problem+json": {"schema": ref}}},
-                )
+                responses.setdefault(status, {"description": description})
+            # Views may name an error with a specific description; its body is still a
+            # problem document, whichever view declared it.
+            for status, response in responses.items():
+                if str(status)[0] in "45" and "content" not in response:
+                    response["content"] = {"application/problem+json": {"schema": ref}}
     return result
 
 
