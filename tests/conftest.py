@@ -108,3 +108,11 @@ def on_postgresql() -> bool:
 
     return connection.vendor == "postgresql"
 
+
+
+@pytest.fixture(scope="session")
+def schema() -> dict[str, Any]:
+    """The generated OpenAPI document, built once for the schema tests."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    return SchemaGenerator().get_schema(request=None, public=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from drf_spectacular.generators import SchemaGenerator
 
 OPERATIONS = {
     ("/api/v1/disclosure-requests", "get"): "disclosure_request_list",
@@ -33,11 +32,6 @@ OPERATIONS = {
     ("/api/v1/legal-holds/{hold_id}/lift", "post"): "legal_hold_lift",
     ("/api/v1/transparency-reports", "get"): "transparency_report",
 }
-
-
-@pytest.fixture(scope="module")
-def schema() -> dict[str, Any]:
-    return SchemaGenerator().get_schema(request=None, public=True)
 
 
 @pytest.mark.parametrize(("path", "method"), sorted(OPERATIONS))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from drf_spectacular.generators import SchemaGenerator
 
 OPERATIONS = {
     ("/api/v1/releases/{request_id}", "get"): "release_status",
@@ -13,11 +12,6 @@ OPERATIONS = {
     ("/api/v1/releases/{request_id}/partials", "post"): "release_partial_submit",
     ("/api/v1/disclosure-requests/{request_id}/package", "get"): "disclosure_package_fetch",
 }
-
-
-@pytest.fixture(scope="module")
-def schema() -> dict[str, Any]:
-    return SchemaGenerator().get_schema(request=None, public=True)
 
 
 @pytest.mark.parametrize(("path", "method"), sorted(OPERATIONS))
