@@ -12,7 +12,7 @@ help:
 	@echo "make demo   - set up and serve the demo on http://$(HOST):$(PORT) (SQLite, tasks in-process)"
 	@echo "make test   - run the whole test suite (PostgreSQL and Redis when they answer)"
 	@echo "make test-quick - the suite without the slow marker"
-	@echo "make lint   - ruff and mypy"
+	@echo "make lint   - ruff, mypy and the import layers (lint-imports)"
 	@echo "make bench  - run the benchmarks under bench/"
 
 $(VENV)/.installed: pyproject.toml
@@ -63,9 +63,12 @@ test: $(VENV)/.installed system-packages
 test-quick:
 	$(MAKE) test PYTEST_ARGS="-m 'not slow' $(PYTEST_ARGS)"
 
+# ruff (security rules on), mypy with django-stubs, and the import layers of
+# docs/architecture.md (import-linter contracts in pyproject.toml).
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
-	$(PY) -m mypy escrow accounts legal_requests
+	$(PY) -m mypy config escrow accounts legal_requests
+	$(VENV)/bin/lint-imports
 
 bench: $(VENV)/.installed
 	$(PY) bench/crypto_bench.py

@@ -7,4 +7,6 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts import checks  # noqa: F401  (registers system checks)
+        from accounts import checks, problems  # noqa: F401  (checks registers system checks)
+
+        problems.register()

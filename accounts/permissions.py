@@ -7,6 +7,7 @@ from rest_framework.request import Request
 
 from accounts.authentication import ApiPrincipal
 from accounts.roles import Role
+from accounts.selectors import user_has_role
 
 
 class PlatformScope(BasePermission):
@@ -30,12 +31,6 @@ class AgencyKey(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         principal = request.user
         return isinstance(principal, ApiPrincipal) and principal.agency is not None
-
-
-def user_has_role(user: Any, role: Role) -> bool:
-    if isinstance(user, ApiPrincipal) or not getattr(user, "is_authenticated", False):
-        return False
-    return bool(user.groups.filter(name=str(role)).exists())
 
 
 def HasRole(*roles: Role) -> type[BasePermission]:

@@ -16,7 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import Agency, ApiCredential, Jurisdiction, Platform, StaffToken
 from accounts.roles import Role
 from accounts.secrets import PLATFORM_KEY, STAFF_TOKEN, secret_issue
-from escrow.audit import Actor, event_record
+from escrow.log.events import Actor, event_record
 
 DEFAULT_PLATFORM_SCOPES = [
     ApiCredential.Scope.ENROLMENTS_WRITE,

@@ -67,7 +67,7 @@ def _drop_scratch(url: str) -> None:
 
 def _setup(url: str) -> None:
     os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "escrow.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
     from django.core.management import call_command
@@ -171,10 +171,10 @@ def _run(args: argparse.Namespace) -> None:
     from escrow.crypto import merkle
     from escrow.log.export import DatabaseSource, database_snapshot, snapshot_begin
     from escrow.log.keys import log_identity
+    from escrow.log.models import AuditEvent, LogEntry
     from escrow.log.selectors import log_consistency_proof, log_inclusion_proof
     from escrow.log.services import log_sequence
     from escrow.log.verify import log_verify
-    from escrow.models import AuditEvent, LogEntry
 
     count = args.entries
     print(f"log_bench: {count:,} entries, PostgreSQL {connection.pg_version}, "

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "escrow.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # In-process tasks: the release runs inline when the k-th upload commits, so the timing
 # leaves out only the broker hop.
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
@@ -41,9 +41,9 @@ import nacl.bindings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
-from escrow.audit import Actor, event_record  # noqa: E402
 from escrow.crypto import group  # noqa: E402
 from escrow.crypto.release import partial_decrypt, release_context  # noqa: E402
+from escrow.log.events import Actor, event_record  # noqa: E402
 
 FIELDS = ["given_name", "family_name", "email", "phone"]
 GOAL_ONE_PSEUDONYM_S = 1.0

@@ -1,3 +1,3 @@
-from escrow.celery import app as celery_app
-
-__all__ = ("celery_app",)
+"""The escrow's own packages, lowest layer first: crypto, custodian (the offline tool),
+api (the HTTP edge every app shares), log (the audit log), audit (the log's HTTP read
+side), vault (escrowed identities). See docs/architecture.md."""

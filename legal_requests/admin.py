@@ -7,7 +7,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from legal_requests.models import DisclosureRequest, LegalBasis, LegalHold
+from escrow.vault.models import LegalHold
+from legal_requests.models import DisclosureRequest, LegalBasis
 
 
 @admin.register(LegalBasis)

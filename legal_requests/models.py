@@ -1,4 +1,4 @@
-"""Disclosure requests, their approvals, custodians' partials, releases and legal holds.
+"""Disclosure requests, their approvals, custodians' partials and releases.
 
 The request's `state` moves only through the transitions in legal_requests/workflow.py
 (django-fsm, protected field, compare-and-swap on save): see that module for the graph.
@@ -23,7 +23,7 @@ class LegalBasis(models.Model):
     code = models.CharField(max_length=48, primary_key=True)  # e.g. "GB-EAW:production-order"
     jurisdiction = models.ForeignKey("accounts.Jurisdiction", on_delete=models.PROTECT)
     name = models.CharField(max_length=200)
-    # Identity field names (escrow.identity.IDENTITY_FIELDS) this basis can ever release.
+    # Identity field names (escrow.vault.identity.IDENTITY_FIELDS) this basis can ever release.
     releasable_fields = models.JSONField(default=list)
     approvals_required = models.PositiveSmallIntegerField(default=2)
     is_emergency = models.BooleanField(default=False)
@@ -41,7 +41,7 @@ class LegalBasis(models.Model):
         return self.code
 
     def clean(self) -> None:
-        from escrow.identity import IDENTITY_FIELDS
+        from escrow.vault.identity import IDENTITY_FIELDS
 
         unknown = sorted(set(self.releasable_fields or []) - set(IDENTITY_FIELDS))
         if unknown or not isinstance(self.releasable_fields, list):
@@ -121,7 +121,7 @@ class DisclosureRequest(DisclosureWorkflow, models.Model):
     # The audit event of the approval that opened the release (custodians check that it
     # is included in a signed checkpoint before they consent).
     approval_event = models.ForeignKey(
-        "escrow.AuditEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "log.AuditEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     information_request = models.TextField(blank=True)
     information_response = models.TextField(blank=True)
@@ -187,7 +187,7 @@ class Approval(models.Model):
     stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.DECISION)
     reason = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
-    audit_event = models.ForeignKey("escrow.AuditEvent", on_delete=models.PROTECT,
+    audit_event = models.ForeignKey("log.AuditEvent", on_delete=models.PROTECT,
                                     related_name="+")
 
     class Meta:
@@ -212,7 +212,7 @@ class CustodianResponse(models.Model):
     partial = models.JSONField(null=True, blank=True)
     refusal_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    audit_event = models.ForeignKey("escrow.AuditEvent", on_delete=models.PROTECT,
+    audit_event = models.ForeignKey("log.AuditEvent", on_delete=models.PROTECT,
                                     related_name="+")
 
     class Meta:
@@ -235,7 +235,7 @@ class Release(models.Model):
 
     request = models.OneToOneField(DisclosureRequest, on_delete=models.PROTECT,
                                    related_name="release")
-    release_event = models.ForeignKey("escrow.AuditEvent", on_delete=models.PROTECT,
+    release_event = models.ForeignKey("log.AuditEvent", on_delete=models.PROTECT,
                                       related_name="+")
     log_index = models.BigIntegerField()
     checkpoint = models.TextField()
@@ -251,31 +251,3 @@ class Release(models.Model):
 
     def __str__(self) -> str:
         return f"release of {self.request_id}"
-
-
-class LegalHold(models.Model):
-    """A preservation request: the enrolment must not be erased until it lapses."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    enrolment = models.ForeignKey(
-        "escrow.Enrolment", on_delete=models.PROTECT, related_name="legal_holds"
-    )
-    agency = models.ForeignKey("accounts.Agency", null=True, blank=True, on_delete=models.PROTECT)
-    placed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
-    )
-    placed_at = models.DateTimeField()
-    expires_at = models.DateTimeField()
-    extended = models.BooleanField(default=False)
-    lifted_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["enrolment", "expires_at"])]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(expires_at__gt=models.F("placed_at")), name="hold_expires_after_placed"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"legal hold {self.id}"

@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from escrow.models import AuditEvent, EscrowKey
+from escrow.log.models import AuditEvent
+from escrow.vault.models import EscrowKey
 from legal_requests import workflow
 from legal_requests.models import CustodianResponse, Release
 from legal_requests.services.release import ABORT_EVENT, request_get

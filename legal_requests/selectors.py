@@ -1,62 +1,19 @@
-"""Reads of disclosure requests, legal bases and legal holds. Scoping happens here, once."""
+"""Reads of disclosure requests and legal bases. Scoping happens here, once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from uuid import UUID
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from accounts.models import Agency
 from accounts.roles import Role
-from escrow.crypto.pseudonym import pseudonym_parse
-from escrow.models import Enrolment
-from legal_requests.models import Approval, DisclosureRequest, LegalBasis, LegalHold
+from legal_requests.models import Approval, DisclosureRequest, LegalBasis
 
 
 class DisclosureRequestNotFound(Exception):
     """No such request, or it belongs to another agency (the two are not distinguished)."""
-
-
-class LegalHoldNotFound(Exception):
-    """No such legal hold, or it belongs to another agency."""
-
-
-class UnknownPseudonyms(Exception):
-    """Some named pseudonyms resolve to no escrowed identity.
-
-    The answer is the same whether a pseudonym was never issued, belongs to any platform
-    of the escrow, or was erased: it names only the positions in the submitted list.
-    """
-
-    def __init__(self, positions: list[int]) -> None:
-        super().__init__(
-            "no escrowed identity for the pseudonyms at positions "
-            + ", ".join(str(p) for p in positions)
-        )
-        self.positions = positions
-        self.problem_extra = {"positions": positions}
-
-
-def pseudonyms_resolve(*, pseudonyms: Iterable[str]) -> list[tuple[str, Enrolment]]:
-    """Canonical pseudonym and live enrolment for each entry, in order, across all platforms.
-
-    Agencies are not tenants of any one platform: a request may name pseudonyms from
-    several. Raises InvalidPseudonym for a malformed entry, UnknownPseudonyms otherwise.
-    """
-    canonical = [pseudonym_parse(p) for p in pseudonyms]
-    found = {
-        e.pseudonym: e
-        for e in Enrolment.objects.filter(pseudonym__in=canonical).exclude(
-            status=Enrolment.Status.ERASED
-        )
-    }
-    missing = [i for i, p in enumerate(canonical) if p not in found]
-    if missing:
-        raise UnknownPseudonyms(missing)
-    return [(p, found[p]) for p in canonical]
 
 
 def legal_basis_list(*, agency: Agency | None = None) -> QuerySet[LegalBasis]:
@@ -129,31 +86,3 @@ def request_intake_staff_ids(request: DisclosureRequest) -> set[int]:
 
 def staff_with_role(role: Role) -> QuerySet[User]:
     return User.objects.filter(groups__name=str(role), is_active=True).distinct().order_by("pk")
-
-
-def legal_hold_list_for_agency(*, agency: Agency) -> QuerySet[LegalHold]:
-    return LegalHold.objects.filter(agency=agency).select_related("enrolment").order_by(
-        "-placed_at"
-    )
-
-
-def legal_hold_list_for_staff() -> QuerySet[LegalHold]:
-    return LegalHold.objects.select_related("enrolment", "agency").order_by("-placed_at")
-
-
-def legal_hold_get_for_agency(*, agency: Agency, hold_id: UUID) -> LegalHold:
-    hold = legal_hold_list_for_agency(agency=agency).filter(pk=hold_id).first()
-    if hold is None:
-        raise LegalHoldNotFound("no such legal hold")
-    return hold
-
-
-def legal_hold_get_for_staff(*, hold_id: UUID) -> LegalHold:
-    hold = legal_hold_list_for_staff().filter(pk=hold_id).first()
-    if hold is None:
-        raise LegalHoldNotFound("no such legal hold")
-    return hold
-
-
-def legal_hold_is_active(hold: LegalHold) -> bool:
-    return hold.lifted_at is None and hold.expires_at > timezone.now()

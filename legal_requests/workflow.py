@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from django.db import transaction
 from django_fsm import ConcurrentTransitionMixin, transition
 
-from escrow.audit import Actor, event_record
+from escrow.log.events import Actor, event_record
 
 if TYPE_CHECKING:
-    from escrow.models import AuditEvent
+    from escrow.log.models import AuditEvent
     from legal_requests.models import DisclosureRequest
 
 # Mirrors DisclosureRequest.State (models import this module, so it cannot import them).

@@ -80,7 +80,7 @@ def _platform_client(name: str) -> PlatformClient:
 def _fresh_caches(settings: Any) -> Any:
     from django.core.cache import cache
 
-    from escrow.selectors import escrow_key_cache_clear
+    from escrow.vault.selectors import escrow_key_cache_clear
 
     if "KEY_PREFIX" in settings.CACHES["default"]:
         # Each xdist worker keeps to its own keys, and clearing deletes only those:

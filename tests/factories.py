@@ -13,7 +13,7 @@ from accounts.models import Jurisdiction, Platform
 from accounts.roles import Role
 from accounts.services import credential_create, staff_user_create
 from escrow.crypto.threshold import CustodianShare, EscrowPublicKey, ceremony_run
-from escrow.models import EscrowKey
+from escrow.vault.models import EscrowKey
 
 # Distinctive values that must never appear anywhere outside a sealed field.
 CANARY = {
@@ -160,8 +160,8 @@ def enrolment(platform: Platform, **identity_overrides: Any) -> Any:
     """A live enrolment on `platform` (needs an active escrow key)."""
     from datetime import UTC, datetime
 
-    from escrow.identity import Evidence, Identity
-    from escrow.services.enrolment import enrolment_create
+    from escrow.vault.identity import Evidence, Identity
+    from escrow.vault.services.enrolment import enrolment_create
 
     identity = Identity(
         given_name=identity_overrides.get("given_name", CANARY["given_name"]),

@@ -29,7 +29,7 @@ def api_schema(db: Any) -> Iterator[Any]:
     from django.core.signals import request_finished, request_started
     from django.db import close_old_connections
 
-    from escrow.wsgi import application
+    from config.wsgi import application
 
     # Calling the WSGI app directly would close the test's connection (and its
     # transaction) after each request, as Django's own test client prevents.

@@ -7,8 +7,8 @@ import json
 import pytest
 from django.db import transaction
 
-from escrow.audit import MAX_ENTRY_BYTES, Actor, AuditEntryTooLarge, event_record
-from escrow.models import AuditEvent
+from escrow.log.events import MAX_ENTRY_BYTES, Actor, AuditEntryTooLarge, event_record
+from escrow.log.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

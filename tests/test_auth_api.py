@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import StaffToken
 from accounts.roles import Role
-from escrow.models import AuditEvent
+from escrow.log.models import AuditEvent
 from tests import factories
 
 pytestmark = pytest.mark.django_db

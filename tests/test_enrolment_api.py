@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 
 from escrow.crypto.envelope import FieldContext, SealedField, field_open
 from escrow.crypto.release import partial_decrypt, partials_combine, release_context
-from escrow.models import AuditEvent, BlindIndex, Enrolment, EscrowKey
-from legal_requests.models import LegalHold
+from escrow.log.models import AuditEvent
+from escrow.vault.models import BlindIndex, Enrolment, EscrowKey, LegalHold
 from tests import factories
 from tests.factories import CANARY, identity_payload
 
@@ -126,7 +126,7 @@ class TestCreate:
 
     def test_without_an_escrow_key_nothing_is_stored(self, platform_a: Any) -> None:
         EscrowKey.objects.update(is_active=False)
-        from escrow.selectors import escrow_key_cache_clear
+        from escrow.vault.selectors import escrow_key_cache_clear
 
         escrow_key_cache_clear()
         assert_problem(enrol(platform_a.client), 503, "escrow_key_missing")

@@ -9,7 +9,8 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from escrow.models import AuditEvent, BlindIndex, Enrolment
+from escrow.log.models import AuditEvent
+from escrow.vault.models import BlindIndex, Enrolment
 from tests import factories
 from tests.conftest import on_postgresql
 from tests.factories import identity_payload

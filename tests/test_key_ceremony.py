@@ -13,9 +13,10 @@ from django.core.management import CommandError, call_command
 from accounts.roles import Role
 from escrow.crypto.sharefile import Argon2Params, share_file_open
 from escrow.crypto.threshold import share_verify
-from escrow.models import AuditEvent, CustodianKey, EscrowKey
-from escrow.selectors import escrow_key_active
-from escrow.services.ceremony import CeremonyRejected, escrow_key_ceremony
+from escrow.log.models import AuditEvent
+from escrow.vault.models import CustodianKey, EscrowKey
+from escrow.vault.selectors import escrow_key_active
+from escrow.vault.services.ceremony import CeremonyRejected, escrow_key_ceremony
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +54,7 @@ def test_online_ceremony_activates_a_key_whose_shares_verify(custodians: list[An
 
 
 def factories_actor() -> Any:
-    from escrow.audit import Actor
+    from escrow.log.events import Actor
 
     return Actor.system("test")
 
@@ -95,7 +96,7 @@ def test_offline_ceremony_then_register(custodians: list[Any], tmp_path: Path) -
 
 
 def test_register_refuses_a_tampered_public_key(custodians: list[Any], tmp_path: Path) -> None:
-    from escrow.services.ceremony import ceremony_shares_create
+    from escrow.vault.services.ceremony import ceremony_shares_create
 
     shares = ceremony_shares_create(threshold=2, custodian_labels=CUSTODIANS,
                                     passphrases=["a long passphrase!"] * 3, epoch=1,

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from accounts.checks import check_production_safety
 from accounts.models import ApiCredential, Platform
 from accounts.roles import Role
-from escrow.models import AuditEvent
+from escrow.log.models import AuditEvent
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -58,7 +58,7 @@ def setup_service() -> tuple[str, int]:
 
     from accounts.services import credential_create, platform_create
     from escrow.crypto.threshold import ceremony_run
-    from escrow.models import EscrowKey
+    from escrow.vault.models import EscrowKey
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
@@ -131,8 +131,8 @@ def main() -> None:
     port = free_port()
     env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "escrow/gunicorn.conf.py"),
-         "escrow.wsgi:application"],
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config/gunicorn.conf.py"),
+         "config.wsgi:application"],
         cwd=ROOT, env=env, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"

@@ -1,6 +1,6 @@
 """The service's settings plus the bench's bare endpoint (never part of the product)."""
 
-from escrow.settings import *  # noqa: F403
+from config.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.enrol.urls"
 LOGGING = {"version": 1, "disable_existing_loggers": False}

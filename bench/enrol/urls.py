@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from escrow.urls import urlpatterns as product_urls
+from config.urls import urlpatterns as product_urls
 
 
 class BareInsertApi(APIView):

@@ -39,9 +39,8 @@ from escrow.crypto.tiles import (
     tiles_for_size,
 )
 from escrow.log.keys import log_identity
-from escrow.log.models import LogCheckpoint, LogEntry, LogTile
+from escrow.log.models import AuditEvent, LogCheckpoint, LogEntry, LogTile
 from escrow.log.selectors import log_checkpoint_served, log_tiles_read
-from escrow.models import AuditEvent
 
 EXPORT_FORMAT = "identity-escrow-log-export/v1"
 _FETCH = 20_000

@@ -5,7 +5,8 @@ Every table here is append-only. On PostgreSQL, triggers refuse UPDATE and DELET
 history; someone who can drop the triggers still cannot do it unnoticed, because
 `manage.py audit_verify` and every tlog client recompute the tree from the entries.
 
-Imported at the bottom of escrow/models.py so they belong to the `escrow` app.
+The tables keep the names they had when the log's models lived in the vault app
+(`escrow_*`), so moving them into this app changed no table.
 """
 
 from __future__ import annotations
@@ -15,7 +16,51 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from escrow.log.db import CurrentTransactionId
+
 _APPEND_ONLY = pgtrigger.Update | pgtrigger.Delete
+
+
+class AuditEvent(models.Model):
+    """One security-relevant event, written in the same transaction as the change.
+
+    `entry` is the canonical leaf the verifiable log will hash (see escrow/log/events.py);
+    it carries no personal data. Anything sensitive lives only in `sealed_detail`,
+    encrypted, and is represented in the entry by a salted commitment.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    event_type = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField()
+    actor_kind = models.CharField(max_length=16)
+    actor_ref = models.CharField(max_length=64)
+    actor_role = models.CharField(max_length=32, blank=True)
+    object_ref = models.CharField(max_length=100, blank=True)
+    platform = models.ForeignKey(
+        "accounts.Platform", null=True, blank=True, on_delete=models.PROTECT, db_index=False
+    )
+    commitment = models.BinaryField(max_length=32, null=True, blank=True)
+    sealed_detail = models.BinaryField(null=True, blank=True)
+    entry = models.BinaryField()
+    # Filled by the database in the same INSERT; the log sequencer's ordering key.
+    log_txid = models.BigIntegerField(null=True, editable=False, db_default=CurrentTransactionId())
+
+    class Meta:
+        db_table = "escrow_auditevent"
+        indexes = [
+            models.Index(fields=["event_type", "occurred_at"]),
+            models.Index(fields=["object_ref"]),
+            models.Index(fields=["log_txid", "id"], name="audit_event_log_order"),
+        ]
+        # The log's leaves live in `entry`: an event is never changed or removed.
+        triggers = [
+            pgtrigger.Protect(
+                name="audit_event_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} #{self.pk}"
 
 
 class LogEntry(models.Model):
@@ -27,10 +72,11 @@ class LogEntry(models.Model):
 
     index = models.BigIntegerField(primary_key=True)
     event = models.OneToOneField(
-        "escrow.AuditEvent", on_delete=models.PROTECT, related_name="log_entry"
+        AuditEvent, on_delete=models.PROTECT, related_name="log_entry"
     )
 
     class Meta:
+        db_table = "escrow_logentry"
         constraints = [models.CheckConstraint(condition=Q(index__gte=0), name="log_index_natural")]
         triggers = [pgtrigger.Protect(name="log_entry_append_only", operation=_APPEND_ONLY)]
 
@@ -53,6 +99,7 @@ class LogTile(models.Model):
     hashes = models.BinaryField()
 
     class Meta:
+        db_table = "escrow_logtile"
         constraints = [
             models.UniqueConstraint(fields=["level", "index", "width"], name="log_tile_unique"),
             models.CheckConstraint(
@@ -78,6 +125,7 @@ class LogCheckpoint(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        db_table = "escrow_logcheckpoint"
         constraints = [
             models.CheckConstraint(condition=Q(tree_size__gte=0), name="log_checkpoint_size")
         ]
@@ -103,6 +151,7 @@ class LogCosignature(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        db_table = "escrow_logcosignature"
         constraints = [
             models.UniqueConstraint(
                 fields=["checkpoint", "witness_name", "key_id"], name="one_cosignature_per_witness"
@@ -116,4 +165,4 @@ class LogCosignature(models.Model):
         return f"cosignature by {self.witness_name} on {self.checkpoint_id}"
 
 
-__all__ = ["LogCheckpoint", "LogCosignature", "LogEntry", "LogTile"]
+__all__ = ["AuditEvent", "LogCheckpoint", "LogCosignature", "LogEntry", "LogTile"]

@@ -23,8 +23,7 @@ from escrow.crypto.tiles import (
     tile_within_size,
     tree_hash_from_tiles,
 )
-from escrow.log.models import LogCheckpoint, LogEntry, LogTile
-from escrow.models import AuditEvent
+from escrow.log.models import AuditEvent, LogCheckpoint, LogEntry, LogTile
 
 HASH_SIZE = 32
 

@@ -21,8 +21,6 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
-from accounts.roles import Role
-from escrow.audit import Actor, event_record, sealed_detail_open
 from escrow.crypto.checkpoint import Checkpoint, CheckpointError, checkpoint_sign
 from escrow.crypto.commitment import CommitmentMismatch, SealedDetailError
 from escrow.crypto.cosignature import checkpoint_open_cosigned, cosignature_timestamp
@@ -30,12 +28,16 @@ from escrow.crypto.errors import CryptoError
 from escrow.crypto.merkle import EMPTY_ROOT, inclusion_verify, leaf_hash
 from escrow.crypto.note import NoteError, note_open
 from escrow.crypto.tiles import MAX_ENTRY_SIZE, inclusion_proof_from_tiles, tiles_for_append
+from escrow.jobs import task_enqueue_on_commit
+from escrow.log.events import Actor, event_record, sealed_detail_open
 from escrow.log.keys import LogKeyInvalid, log_identity
-from escrow.log.models import LogCheckpoint, LogCosignature, LogEntry, LogTile
+from escrow.log.models import AuditEvent, LogCheckpoint, LogCosignature, LogEntry, LogTile
 from escrow.log.selectors import log_checkpoint_latest, log_checkpoint_served, log_tiles_read
-from escrow.models import AuditEvent
 
 logger = logging.getLogger("escrow.log")
+
+# The Celery task (escrow/log/tasks.py) that runs `log_sequence`.
+LOG_SEQUENCE_TASK = "escrow.log.tasks.log_sequence_task"
 
 # One advisory lock key for the whole cluster: the first 8 bytes of a fixed label.
 SEQUENCER_LOCK_KEY = int.from_bytes(
@@ -318,9 +320,7 @@ def log_sequence(
 
 def log_sequencer_nudge() -> None:
     """Ask the sequencer to run soon, after the current transaction commits."""
-    from escrow.log.tasks import log_sequence_task
-
-    transaction.on_commit(log_sequence_task.delay)
+    task_enqueue_on_commit(LOG_SEQUENCE_TASK)
 
 
 def _covered(event_id: int) -> LogInclusion | None:
@@ -397,7 +397,7 @@ class SealedDetailUnverifiable(Exception):
     """The sealed detail does not open, or does not match the logged commitment."""
 
 
-def audit_event_open_sealed(*, event: AuditEvent, auditor: Any, reason: str) -> dict[str, Any]:
+def audit_event_open_sealed(*, event: AuditEvent, auditor: Actor, reason: str) -> dict[str, Any]:
     """Open an event's sealed detail for an auditor, logging the opening first.
 
     The reason may name people, so it is itself sealed in the new event.
@@ -407,7 +407,7 @@ def audit_event_open_sealed(*, event: AuditEvent, auditor: Any, reason: str) -> 
     with transaction.atomic():
         event_record(
             event_type="audit.sealed_detail_opened",
-            actor=Actor.for_staff(auditor.pk, role=str(Role.AUDITOR)),
+            actor=auditor,
             object_ref=f"audit_event:{event.pk}",
             details={"event_id": event.pk},
             sealed={"reason": reason},
@@ -428,12 +428,12 @@ def audit_event_open_sealed(*, event: AuditEvent, auditor: Any, reason: str) -> 
     }
 
 
-def audit_log_exported(*, auditor: Any, tree_size: int | None) -> None:
+def audit_log_exported(*, auditor: Actor, tree_size: int | None) -> None:
     """Record that an auditor took an export of the log."""
     with transaction.atomic():
         event_record(
             event_type="audit.log_exported",
-            actor=Actor.for_staff(auditor.pk, role=str(Role.AUDITOR)),
+            actor=auditor,
             object_ref="audit_log",
             details={"tree_size": tree_size},
         )

@@ -17,17 +17,17 @@ from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import ApiPrincipal
 from accounts.models import Agency
 from accounts.permissions import AgencyKey, HasRole
+from accounts.principals import calling_agency, required_agency
 from accounts.roles import Role
 from escrow.api.serializers import StrictSerializer
-from escrow.identity import IDENTITY_FIELDS
+from escrow.vault.identity import IDENTITY_FIELDS
 from legal_requests import selectors
 from legal_requests.models import DisclosureRequest
 from legal_requests.services import intake, review
@@ -44,20 +44,6 @@ DOCUMENT_TYPES = (
     "text/plain",
 )
 _LIST_LIMIT = 200
-
-
-def calling_agency(request: Request) -> Agency | None:
-    principal = request.user
-    if isinstance(principal, ApiPrincipal):
-        return principal.agency
-    return None
-
-
-def required_agency(request: Request) -> Agency:
-    agency = calling_agency(request)
-    if agency is None:  # AgencyKey on the view makes this unreachable
-        raise exceptions.PermissionDenied()
-    return agency
 
 
 def request_for_caller(request: Request, request_id: UUID) -> DisclosureRequest:

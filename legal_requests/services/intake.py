@@ -19,14 +19,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Agency
-from escrow.audit import Actor, event_record
 from escrow.crypto.sealing import blob_seal
-from escrow.identity import IDENTITY_FIELDS
 from escrow.keys import service_key
-from escrow.models import Enrolment
+from escrow.log.events import Actor, event_record
+from escrow.vault.identity import IDENTITY_FIELDS
+from escrow.vault.models import Enrolment
+from escrow.vault.selectors import UnknownPseudonyms, pseudonyms_resolve
 from legal_requests import workflow
 from legal_requests.models import DisclosureRequest, LegalBasis, RequestTarget
-from legal_requests.selectors import UnknownPseudonyms, pseudonyms_resolve
 from legal_requests.services import notifications
 
 DOCUMENT_KEY_PURPOSE = "legal-document"

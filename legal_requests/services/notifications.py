@@ -14,16 +14,19 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mass_mail
-from django.db import transaction
 
 from accounts.roles import Role
-from escrow.models import CustodianKey, EscrowKey
+from escrow.jobs import task_enqueue_on_commit
+from escrow.vault.models import CustodianKey, EscrowKey
 from legal_requests.models import DisclosureRequest
 from legal_requests.selectors import (
     request_approver_ids,
     request_intake_staff_ids,
     staff_with_role,
 )
+
+# The Celery task (legal_requests/tasks.py) that sends one notice.
+NOTIFICATION_SEND_TASK = "legal_requests.notification_send"
 
 REQUEST_RECEIVED = "request_received"
 APPROVAL_PENDING = "approval_pending"
@@ -50,12 +53,9 @@ class Notice:
 
 def notify_on_commit(kind: str, request: DisclosureRequest) -> None:
     """Queue a notice about `request`, sent only if the surrounding transaction commits."""
-    from legal_requests.tasks import notification_send
-
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind}")
-    request_id = str(request.pk)
-    transaction.on_commit(lambda: notification_send.delay(kind, request_id))
+    task_enqueue_on_commit(NOTIFICATION_SEND_TASK, kind, str(request.pk))
 
 
 def _emails(users: Iterable[User], exclude: set[int] | None = None) -> list[str]:

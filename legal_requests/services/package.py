@@ -16,12 +16,12 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from escrow.audit import Actor, event_record
 from escrow.crypto.package import (
     PackageOpenError,
     download_secret_matches,
     package_open_with_secret,
 )
+from escrow.log.events import Actor, event_record
 from legal_requests import workflow
 from legal_requests.models import DisclosureRequest, Release
 from legal_requests.services.release import ReleaseRequestNotFound, request_get

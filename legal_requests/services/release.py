@@ -42,7 +42,6 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.roles import Role
-from escrow.audit import Actor, canonical_json, event_record
 from escrow.crypto.envelope import FieldContext, FieldDecryptionError, SealedField, field_open
 from escrow.crypto.merkle import leaf_hash
 from escrow.crypto.package import (
@@ -65,9 +64,12 @@ from escrow.crypto.release import (
     release_context,
 )
 from escrow.crypto.threshold import EscrowPublicKey
-from escrow.identity import IDENTITY_FIELDS
+from escrow.jobs import task_enqueue_on_commit
+from escrow.log.events import Actor, canonical_json, event_record
+from escrow.log.models import AuditEvent
 from escrow.log.selectors import LogEventNotSequenced, LogTreeSizeInvalid, log_inclusion_proof
-from escrow.models import AuditEvent, CustodianKey, Enrolment, EscrowKey
+from escrow.vault.identity import IDENTITY_FIELDS
+from escrow.vault.models import CustodianKey, Enrolment, EscrowKey
 from legal_requests import workflow
 from legal_requests.models import Approval, CustodianResponse, DisclosureRequest, Release
 from legal_requests.selectors import request_approver_ids, request_intake_staff_ids
@@ -77,6 +79,8 @@ logger = logging.getLogger("legal_requests.release")
 
 PACKAGE_FORMAT = "identity-escrow-disclosure-package/1"
 SEALED_PACKAGE_FORMAT = "identity-escrow-sealed-package/1"
+# The Celery task (legal_requests/tasks.py) that combines the partials and seals the package.
+RELEASE_PERFORM_TASK = "legal_requests.release_perform"
 RELEASE_EVENT = "disclosure.release_committed"
 ABORT_EVENT = "disclosure.release_aborted"
 # Abort reasons a later attempt may overcome; any other needs an operator.
@@ -589,9 +593,7 @@ def release_refusal_submit(*, request_id: object, custodian: User, reason: str) 
 
 
 def _release_enqueue_on_commit(request_id: str) -> None:
-    from legal_requests.release_tasks import release_perform_task
-
-    release_perform_task.delay_on_commit(request_id)  # type: ignore[attr-defined]
+    task_enqueue_on_commit(RELEASE_PERFORM_TASK, request_id)
 
 
 # --- combination and the package ----------------------------------------------------------

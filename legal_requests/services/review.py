@@ -25,11 +25,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Agency
-from accounts.permissions import user_has_role
 from accounts.roles import Role
-from escrow.audit import Actor, event_record
+from accounts.selectors import user_has_role
 from escrow.crypto.sealing import blob_unseal
 from escrow.keys import service_key
+from escrow.log.events import Actor, event_record
 from legal_requests import workflow
 from legal_requests.models import Approval, CustodianResponse, DisclosureRequest
 from legal_requests.selectors import request_approver_ids, request_intake_staff_ids

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from escrow.models import AuditEvent
+from escrow.log.models import AuditEvent
 
 OUTCOME_EVENTS = {
     "disclosure.released": "released",

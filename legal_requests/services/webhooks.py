@@ -25,7 +25,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from accounts.models import WebhookDelivery, WebhookEndpoint
-from escrow.audit import Actor, event_record
+from escrow.log.events import Actor, event_record
 from legal_requests import workflow
 from legal_requests.models import DisclosureRequest, Release
 

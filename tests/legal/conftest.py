@@ -117,7 +117,7 @@ def targets(platform_a: Any, platform_b: Any) -> list[Any]:
 @pytest.fixture
 def eager_tasks() -> Iterator[None]:
     """Run Celery tasks in-process (notifications) for the tests that read the outbox."""
-    from escrow.celery import app
+    from config.celery import app
 
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True

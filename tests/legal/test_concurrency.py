@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.db import connection, connections, transaction
 
-from escrow.audit import Actor
+from escrow.log.events import Actor
 from legal_requests import workflow
 from legal_requests.models import Approval, DisclosureRequest
 from legal_requests.services import review
@@ -66,7 +66,7 @@ def test_two_approvers_at_once_approve_exactly_once(cast: Any, in_review: Disclo
     stored = DisclosureRequest.objects.get(pk=in_review.pk)
     assert stored.state == "approved"
     assert Approval.objects.filter(request=stored).count() == 2
-    from escrow.models import AuditEvent
+    from escrow.log.models import AuditEvent
 
     approved = AuditEvent.objects.filter(event_type="disclosure.approved",
                                          object_ref=f"disclosure_request:{stored.pk}")

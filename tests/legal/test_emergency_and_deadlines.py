@@ -11,7 +11,7 @@ from django.core import mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from escrow.models import AuditEvent
+from escrow.log.models import AuditEvent
 from legal_requests import tasks
 from legal_requests.models import Approval, DisclosureRequest
 from tests import factories

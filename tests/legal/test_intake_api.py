@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from escrow.crypto.sealing import blob_unseal
 from escrow.keys import service_key
-from escrow.models import AuditEvent
+from escrow.log.models import AuditEvent
 from legal_requests.models import DisclosureRequest
 from legal_requests.services.intake import document_associated_data
 from tests import factories

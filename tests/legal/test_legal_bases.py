@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from accounts.models import Jurisdiction
-from escrow.identity import IDENTITY_FIELDS
+from escrow.vault.identity import IDENTITY_FIELDS
 from legal_requests.models import LegalBasis
 from tests import factories
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from escrow.models import AuditEvent
-from legal_requests.models import LegalHold
+from escrow.log.models import AuditEvent
+from escrow.vault.models import LegalHold
 from tests import factories
 
 pytestmark = pytest.mark.django_db

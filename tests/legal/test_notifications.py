@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.core import mail
 
-from escrow.models import CustodianKey
+from escrow.vault.models import CustodianKey
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -69,8 +69,8 @@ def test_notices_travel_through_the_real_broker(cast: Any, met: Any, targets: li
 
     import redis
 
-    from escrow.celery import app
-    from legal_requests.tasks import notification_send
+    from config.celery import app
+    from legal_requests.tasks import notification_send_task as notification_send
 
     if not settings.REDIS_URL or app.conf.task_always_eager:
         pytest.skip("needs Redis as the Celery broker")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from escrow.models import AuditEvent
+from escrow.log.models import AuditEvent
 from legal_requests.models import Approval, CustodianResponse, DisclosureRequest
 from legal_requests.selectors import request_approver_ids
 from tests import factories
@@ -224,7 +224,7 @@ def test_a_custodian_who_responded_cannot_also_decide(cast: Any, in_review: Disc
     # A person holding both roles serves a request in one capacity only.
     from accounts.roles import Role
     from accounts.services import staff_role_set
-    from escrow.audit import Actor, event_record
+    from escrow.log.events import Actor, event_record
 
     erin = cast.user("erin")
     staff_role_set(user=erin, role=Role.CUSTODIAN, granted=True)

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from escrow.models import AuditEvent
+from escrow.log.models import AuditEvent
 from legal_requests import tasks
 from legal_requests.models import DisclosureRequest
 from tests import factories
@@ -98,7 +98,7 @@ def test_the_log_not_the_rows_is_the_source(history: dict[str, Any]) -> None:
 def test_a_released_request_counts_as_data_produced(cast: Any, history: dict[str, Any]) -> None:
     from django.db import transaction
 
-    from escrow.audit import Actor
+    from escrow.log.events import Actor
     from legal_requests import workflow
 
     emergency = DisclosureRequest.objects.get(pk=history["emergency"].pk)

@@ -8,7 +8,7 @@ import pytest
 from django.db import transaction
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from escrow.audit import Actor
+from escrow.log.events import Actor
 from legal_requests import workflow
 from legal_requests.models import DisclosureRequest
 from tests import factories

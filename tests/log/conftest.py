@@ -13,8 +13,8 @@ from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from accounts.services import staff_sign_in
-from escrow.audit import canonical_json
-from escrow.models import AuditEvent
+from escrow.log.events import canonical_json
+from escrow.log.models import AuditEvent
 from tests import factories
 
 PASSWORD = "correct horse battery"

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from escrow.audit import Actor, event_record
+from escrow.audit.api import CACHE_IMMUTABLE
 from escrow.crypto import merkle
 from escrow.crypto.checkpoint import checkpoint_open
 from escrow.crypto.note import verifier_parse
@@ -22,10 +22,10 @@ from escrow.crypto.tiles import (
     tiles_for_size,
     tree_hash_from_tiles,
 )
-from escrow.log.api import CACHE_IMMUTABLE
+from escrow.log.events import Actor, event_record
 from escrow.log.keys import log_identity
+from escrow.log.models import AuditEvent, LogEntry
 from escrow.log.services import log_sequence
-from escrow.models import AuditEvent, LogEntry
 from tests.log.conftest import events_bulk_create
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from escrow.audit import Actor, event_record
+from escrow.log.events import Actor, event_record
+from escrow.log.models import LogEntry
 from escrow.log.tasks import log_sequence_task
-from escrow.models import LogEntry
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -24,7 +24,7 @@ pytestmark = [
 def test_a_worker_runs_the_sequencer_task_from_the_broker() -> None:
     from celery.contrib.testing.worker import start_worker
 
-    from escrow.celery import app
+    from config.celery import app
 
     events = [event_record(event_type="test.celery", actor=Actor.system()) for _ in range(3)]
     # A queue of its own, so messages other suites left on the broker stay untouched.

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from django.db import connection, connections, transaction
 
-from escrow.audit import Actor, event_record
+from escrow.log.events import Actor, event_record
+from escrow.log.models import AuditEvent, LogEntry
 from escrow.log.services import (
     SEQUENCER_LOCK_KEY,
     LogUnavailable,
     log_sequence,
     log_wait_for_checkpoint,
 )
-from escrow.models import AuditEvent, LogEntry
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from escrow.audit import Actor, event_record
+from escrow.log.events import Actor, event_record
 from escrow.log.keys import log_identity
 from escrow.log.services import log_sequence
 from tests.log.conftest import events_bulk_create

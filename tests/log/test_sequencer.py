@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from escrow.audit import Actor, event_record
 from escrow.crypto import merkle
 from escrow.crypto.checkpoint import checkpoint_open
 from escrow.crypto.tiles import (
@@ -16,10 +15,11 @@ from escrow.crypto.tiles import (
     tiles_for_size,
     tree_hash_from_tiles,
 )
+from escrow.log.events import Actor, event_record
 from escrow.log.keys import log_identity
+from escrow.log.models import AuditEvent, LogCheckpoint, LogEntry, LogTile
 from escrow.log.selectors import log_checkpoint_latest, log_tiles_read
 from escrow.log.services import log_sequence
-from escrow.models import AuditEvent, LogCheckpoint, LogEntry, LogTile
 from tests.log.conftest import events_bulk_create
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,8 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
 from escrow.crypto.note import signer_key_generate, signer_parse
+from escrow.log.models import AuditEvent, LogCheckpoint, LogEntry, LogTile
 from escrow.log.services import log_sequence
-from escrow.models import AuditEvent, LogCheckpoint, LogEntry, LogTile
 from tests.log.conftest import bulk_entry, events_bulk_create
 
 pytestmark = pytest.mark.django_db

@@ -14,12 +14,12 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 
-from escrow.audit import Actor, event_record
 from escrow.crypto import merkle
 from escrow.crypto.checkpoint import checkpoint_open
 from escrow.crypto.note import signer_parse
 from escrow.log import services
 from escrow.log.checks import check_log_keys
+from escrow.log.events import Actor, event_record
 from escrow.log.keys import log_identity
 from escrow.log.services import LogInclusion, LogUnavailable, log_wait_for_checkpoint
 
@@ -98,7 +98,7 @@ def _settings_in_subprocess(env: dict[str, str]) -> subprocess.CompletedProcess[
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("ESCROW_", "DATABASE_URL", "SECRET_KEY", "REDIS_URL"))}
     return subprocess.run(
-        [sys.executable, "-c", "import escrow.settings"],
+        [sys.executable, "-c", "import config.settings"],
         env={**clean, **env}, cwd=ROOT, capture_output=True, text=True, check=False,
     )
 

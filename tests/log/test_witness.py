@@ -13,8 +13,8 @@ from escrow.crypto.checkpoint import Checkpoint, checkpoint_sign
 from escrow.crypto.cosignature import Cosigner, checkpoint_open_cosigned
 from escrow.crypto.note import note_open, note_sign
 from escrow.log.keys import log_identity
+from escrow.log.models import LogCosignature
 from escrow.log.services import log_sequence
-from escrow.models import LogCosignature
 from tests.log.conftest import events_bulk_create
 
 pytestmark = pytest.mark.django_db

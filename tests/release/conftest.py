@@ -20,12 +20,12 @@ from rest_framework.test import APIClient
 from accounts.models import Agency, Platform, WebhookEndpoint
 from accounts.roles import Role
 from accounts.services import agency_create, credential_create, staff_sign_in
-from escrow.audit import Actor, event_record
 from escrow.crypto.package import recipient_keypair_generate
 from escrow.crypto.sharefile import Argon2Params, share_file_seal
-from escrow.identity import Evidence, Identity, PostalAddress
-from escrow.models import CustodianKey, Enrolment
-from escrow.services.enrolment import enrolment_create
+from escrow.log.events import Actor, event_record
+from escrow.vault.identity import Evidence, Identity, PostalAddress
+from escrow.vault.models import CustodianKey, Enrolment
+from escrow.vault.services.enrolment import enrolment_create
 from legal_requests.models import Approval, DisclosureRequest, LegalBasis, RequestTarget
 from tests import factories
 
@@ -193,7 +193,7 @@ def approved_request(
 
 @pytest.fixture
 def eager_tasks() -> Any:
-    from escrow.celery import app
+    from config.celery import app
 
     before = app.conf.task_always_eager
     app.conf.task_always_eager = True

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from escrow.models import AuditEvent
+from escrow.log.models import AuditEvent
 from legal_requests.models import CustodianResponse, Release
 from legal_requests.services import release as release_service
 from tests.release.conftest import RELEASE_TEST_APPS, World, approved_request, enrol

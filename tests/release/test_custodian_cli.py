@@ -38,7 +38,7 @@ def run_cli(
     if token is not None:
         env["ESCROW_CUSTODIAN_TOKEN"] = token
     return subprocess.run(  # noqa: S603 - our own tool, fixed arguments
-        [sys.executable, "-m", "escrow.custodian_cli", "--server", server, *args],
+        [sys.executable, "-m", "escrow.custodian.cli", "--server", server, *args],
         input=stdin, capture_output=True, text=True, env=env, timeout=timeout, check=False,
     )
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from escrow.crypto.note import signer_key_generate
-from escrow.custodian_cli import CustodianToolError, challenge_verify, consent_summary
+from escrow.custodian.cli import CustodianToolError, challenge_verify, consent_summary
 from escrow.log.keys import log_identity
 from tests.release.conftest import RELEASE_TEST_APPS, World, approved_request, enrol
 from tests.release.test_release_api import fetch_challenge

@@ -85,11 +85,11 @@ def celery_worker_process(live_server: Any) -> Iterator[Worker]:
         # The log sequences only events older than every running transaction on the
         # server: on a shared server, give it time rather than fail closed at once.
         "RELEASE_LOG_WAIT_SECONDS": str(RELEASE_SECONDS - 30),
-        "DJANGO_SETTINGS_MODULE": "escrow.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
     })
     name = f"e2e-{uuid.uuid4().hex[:8]}@%h"
     worker = subprocess.Popen(  # noqa: S603 - the project's own worker
-        [sys.executable, "-m", "celery", "-A", "escrow", "worker", "--pool=solo",
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
          "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
          "-n", name],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -193,7 +193,7 @@ def test_intake_to_agency_decryption_with_three_custodian_processes_and_a_worker
             env = {k: v for k, v in os.environ.items() if not k.startswith("ESCROW_")}
             env["ESCROW_CUSTODIAN_TOKEN"] = world.staff_token(world.custodians[name])
             custodians.append(subprocess.Popen(  # noqa: S603 - our own tool
-                [sys.executable, "-m", "escrow.custodian_cli", "--server", base,
+                [sys.executable, "-m", "escrow.custodian.cli", "--server", base,
                  *release_args(world, tmp_path, name, request_id)],
                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             ))
@@ -247,7 +247,7 @@ def test_intake_to_agency_decryption_with_three_custodian_processes_and_a_worker
         assert Release.objects.get(request_id=request_id).package_sealed is None
 
         # 7. The worker tells the platform, signed.
-        from legal_requests.release_tasks import webhooks_send_due_task
+        from legal_requests.tasks import webhooks_send_due_task
 
         webhooks_send_due_task.delay()
         deadline = time.monotonic() + 30

@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 
 from accounts.models import Agency
 from escrow.crypto.package import recipient_keypair_generate
-from escrow.models import AuditEvent
+from escrow.log.models import AuditEvent
 from tests import factories
 
 pytestmark = pytest.mark.django_db

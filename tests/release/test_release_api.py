@@ -17,7 +17,7 @@ from escrow.crypto.note import verifier_parse
 from escrow.crypto.package import content_commitment, package_open_as_recipient
 from escrow.crypto.release import PartialDecryption, partial_decrypt, release_context
 from escrow.log.keys import log_identity
-from escrow.models import AuditEvent
+from escrow.log.models import AuditEvent
 from legal_requests.models import CustodianResponse, DisclosureRequest, Release
 from legal_requests.services import package as package_service
 from legal_requests.services import release as release_service
@@ -126,7 +126,7 @@ class TestChallenge:
 
     def test_an_approver_of_the_same_request_is_refused(self, world: World) -> None:
         from accounts.services import staff_role_set
-        from escrow.models import CustodianKey
+        from escrow.vault.models import CustodianKey
 
         # carol approved the request; she also holds a share (say, after a re-key).
         staff_role_set(user=world.carol, role=world.custodians["frank"].groups.get().name,
@@ -143,7 +143,7 @@ class TestChallenge:
     def test_a_custodian_without_a_share_of_the_active_epoch_is_refused(
         self, world: World
     ) -> None:
-        from escrow.models import CustodianKey
+        from escrow.vault.models import CustodianKey
 
         CustodianKey.objects.filter(user=world.custodians["judy"]).delete()
         request = approved_request(world, [enrol(world)])
@@ -320,7 +320,7 @@ class TestRelease:
     def test_an_enrolment_erased_before_release_is_reported_not_opened(
         self, world: World
     ) -> None:
-        from escrow.services.enrolment import enrolment_erase
+        from escrow.vault.services.enrolment import enrolment_erase
 
         kept, erased = enrol(world, 1), enrol(world, 2)
         request = approved_request(world, [kept, erased])
@@ -417,7 +417,7 @@ class TestRelease:
         self, world: World, monkeypatch: pytest.MonkeyPatch, settings: Any
     ) -> None:
         from escrow.log.services import LogUnavailable
-        from legal_requests.release_tasks import release_resume_stalled_task
+        from legal_requests.tasks import release_resume_stalled_task
 
         request = approved_request(world, [enrol(world)])
         real_wait = release_service.log_wait
@@ -491,7 +491,7 @@ class TestRelease:
         self, world: World, settings: Any
     ) -> None:
         from accounts.models import Agency
-        from legal_requests.release_tasks import release_resume_stalled_task
+        from legal_requests.tasks import release_resume_stalled_task
 
         good_key = world.agency.package_public_key
         Agency.objects.filter(pk=world.agency.pk).update(package_public_key="not-a-key")
@@ -534,7 +534,7 @@ class TestRelease:
 
 class TestPartialsScrub:
     def test_partials_of_a_request_ended_otherwise_are_scrubbed(self, world: World) -> None:
-        from legal_requests.release_tasks import release_downloads_purge_expired_task
+        from legal_requests.tasks import release_downloads_purge_expired_task
 
         request = approved_request(world, [enrol(world)])
         for name in ("frank", "grace"):

@@ -11,10 +11,10 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from accounts.models import WebhookDelivery
-from escrow.models import AuditEvent
+from escrow.log.models import AuditEvent
 from legal_requests.models import Release
-from legal_requests.release_tasks import webhooks_send_due_task
 from legal_requests.services.webhooks import notification_due_at, webhooks_send_due
+from legal_requests.tasks import webhooks_send_due_task
 from tests.release.conftest import (
     RELEASE_TEST_APPS,
     World,

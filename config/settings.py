@@ -1,0 +1,326 @@
+"""Settings, read from the environment only (django-environ).
+
+`ESCROW_ENV=production` turns every development default off: each mandatory secret
+must then come from the environment, or start-up fails naming the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+ESCROW_ENV = env.str("ESCROW_ENV", default="development")
+if ESCROW_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured("ESCROW_ENV must be 'development' or 'production'")
+PRODUCTION = ESCROW_ENV == "production"
+
+# Visibly unsafe development defaults: never valid in production, where each of these
+# variables is mandatory.
+_DEV_DEFAULTS = {
+    "SECRET_KEY": "dev-insecure-django-secret-key-do-not-use-in-production",
+    "ESCROW_SERVICE_SECRET": "dev-insecure-service-secret-do-not-use-in-production",
+    # The audit log's name and its Ed25519 signed-note key (C2SP tlog-checkpoint).
+    # This key is public, so checkpoints signed with it prove nothing.
+    "ESCROW_LOG_ORIGIN": "dev-insecure.escrow.invalid/log",
+    "ESCROW_LOG_SIGNING_KEY": (
+        "PRIVATE+KEY+dev-insecure.escrow.invalid/log+f579fc56+"
+        "AY979MMzlZnkNyULmtdlPi8HD81TmQ6Rd9csE/8Nl/Rc"
+    ),
+}
+
+
+def _secret(name: str) -> str:
+    if PRODUCTION:
+        value = env.str(name, default="")
+        if not value:
+            raise ImproperlyConfigured(f"{name} must be set when ESCROW_ENV=production")
+        return value
+    return env.str(name, default=_DEV_DEFAULTS[name])
+
+
+SECRET_KEY = _secret("SECRET_KEY")
+# Root of the per-platform pseudonym and blind-index keys and the sealed-detail key.
+ESCROW_SERVICE_SECRET = _secret("ESCROW_SERVICE_SECRET")
+
+DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"]
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "pgtrigger",
+    # Lowest layer first (docs/architecture.md).
+    "escrow.log",
+    "accounts",
+    "escrow.vault",
+    "legal_requests",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+# Off by default: the check is a SELECT 1 round trip at the start of every request.
+# Django still drops a connection that errored, so a database restart costs one failed
+# request per worker at most.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The log sequencer never passes the oldest open write transaction, so one left
+    # idle would stall sequencing (and every release waiting on a checkpoint).
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        "-c idle_in_transaction_session_timeout="
+        f"{env.int('DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', default=60_000)}"
+    )
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and a busy timeout let the in-process task runner write beside web requests.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if PRODUCTION and not REDIS_URL:
+    raise ImproperlyConfigured("REDIS_URL must be set when ESCROW_ENV=production")
+
+if REDIS_URL:
+    # Rate limits and other shared counters must be shared across processes.
+    CACHES = {
+        "default": {
+            # django-redis keeps one client per process; Django's own Redis backend
+            # builds a new client object on every call, which costs more than the call.
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="escrow"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Celery: Redis as broker; with no broker (the demo) tasks run in-process.
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = "UTC"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ApiKeyAuthentication",
+        "accounts.authentication.StaffTokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "escrow.api.schema.EscrowAutoSchema",
+    "EXCEPTION_HANDLER": "escrow.api.problems.problem_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.CredentialRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "credential": env.str("API_RATE_LIMIT", default="6000/min"),
+        "auth": env.str("AUTH_RATE_LIMIT", default="10/min"),
+    },
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Identity Escrow API",
+    "DESCRIPTION": (
+        "Platforms enrol verified identities and receive per-platform pseudonyms; "
+        "identities are released only through an audited, warrant-gated, threshold workflow."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Swagger UI's assets are served from this service, not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "escrow.api.schema.add_problem_responses",
+    ],
+}
+
+# The verifiable audit log (escrow/log/, docs/audit-log.md).
+ESCROW_LOG_ORIGIN = _secret("ESCROW_LOG_ORIGIN")
+# A C2SP signed-note signer key: PRIVATE+KEY+<name>+<key id>+<base64>.
+ESCROW_LOG_SIGNING_KEY = _secret("ESCROW_LOG_SIGNING_KEY")
+# Witnesses whose C2SP tlog-cosignatures the log accepts: verifier keys, comma-separated.
+ESCROW_LOG_WITNESS_KEYS = env.list("ESCROW_LOG_WITNESS_KEYS", default=[])
+# Entry bundles carry no personal data, but an operator may keep them to auditors.
+ESCROW_LOG_ENTRIES_AUDITORS_ONLY = env.bool("ESCROW_LOG_ENTRIES_AUDITORS_ONLY", default=False)
+ESCROW_LOG_BATCH_SIZE = env.int("ESCROW_LOG_BATCH_SIZE", default=10_000)
+ESCROW_LOG_SEQUENCE_INTERVAL = env.float("ESCROW_LOG_SEQUENCE_INTERVAL", default=2.0)
+
+CELERY_BEAT_SCHEDULE = {
+    "log-sequence": {
+        "task": "escrow.log.tasks.log_sequence_task",
+        "schedule": ESCROW_LOG_SEQUENCE_INTERVAL,
+        "options": {"expires": ESCROW_LOG_SEQUENCE_INTERVAL * 5},
+    },
+    # Disclosure workflow deadlines (legal_requests/tasks.py); each run is idempotent.
+    "disclosure-expire-due": {
+        "task": "legal_requests.expire_due_requests",
+        "schedule": 300.0,
+        "options": {"expires": 600},
+    },
+    "disclosure-escalate-overdue-reviews": {
+        "task": "legal_requests.escalate_overdue_reviews",
+        "schedule": 600.0,
+        "options": {"expires": 1200},
+    },
+    # The release (legal_requests/tasks.py): platform webhooks due, stalled
+    # releases retried, lapsed single-use package downloads deleted. Each is idempotent.
+    "release-webhooks-send-due": {
+        "task": "legal_requests.webhooks_send_due",
+        "schedule": 30.0,
+        "options": {"expires": 60},
+    },
+    "release-resume-stalled": {
+        "task": "legal_requests.release_resume_stalled",
+        "schedule": 120.0,
+        "options": {"expires": 240},
+    },
+    "release-downloads-purge-expired": {
+        "task": "legal_requests.release_downloads_purge_expired",
+        "schedule": 600.0,
+        "options": {"expires": 1200},
+    },
+    "requests-close-completed": {
+        "task": "legal_requests.requests_close_completed",
+        "schedule": 900.0,
+        "options": {"expires": 1800},
+    },
+}
+
+# Threshold release (docs/release.md). The URL is the one agencies are sent to fetch a
+# package; the release fails closed if the log cannot checkpoint it within the wait.
+ESCROW_PUBLIC_URL = env.str("ESCROW_PUBLIC_URL", default="http://127.0.0.1:8000")
+RELEASE_LOG_WAIT_SECONDS = env.float("RELEASE_LOG_WAIT_SECONDS", default=30.0)
+PACKAGE_DOWNLOAD_TTL_SECONDS = env.int("PACKAGE_DOWNLOAD_TTL_SECONDS", default=24 * 3600)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=15)
+
+# Staff API tokens are short-lived by design: a stolen token ages out quickly.
+STAFF_TOKEN_TTL_SECONDS = env.int("STAFF_TOKEN_TTL_SECONDS", default=8 * 3600)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Identity Escrow")
+
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default=(
+        "django.core.mail.backends.smtp.EmailBackend"
+        if PRODUCTION
+        else "django.core.mail.backends.console.EmailBackend"
+    ),
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="escrow@localhost")
+
+# Disclosure workflow (docs/disclosure-workflow.md).
+# Legal documents arrive base64-encoded in JSON, so the body limit sits above the
+# document limit (4/3 of it plus room for the rest of the request).
+DISCLOSURE_DOCUMENT_MAX_BYTES = env.int("DISCLOSURE_DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = DISCLOSURE_DOCUMENT_MAX_BYTES * 4 // 3 + 1024 * 1024
+DISCLOSURE_EMERGENCY_REVIEW_HOURS = env.int("DISCLOSURE_EMERGENCY_REVIEW_HOURS", default=48)
+LEGAL_HOLD_DAYS = env.int("LEGAL_HOLD_DAYS", default=90)
+# Transparency reports are public unless the operator restricts them to auditors.
+TRANSPARENCY_REPORTS_PUBLIC = env.bool("TRANSPARENCY_REPORTS_PUBLIC", default=True)
+TRANSPARENCY_REPORT_CACHE_SECONDS = env.int("TRANSPARENCY_REPORT_CACHE_SECONDS", default=300)
+
+# Logs carry identifiers and event types only, never request bodies (personal data).
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
+}

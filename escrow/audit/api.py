@@ -1,0 +1,395 @@
+"""The log's HTTP surface: the public C2SP tlog-tiles read API and the auditor API.
+
+/log/... serves exactly the resources a tlog-tiles client fetches (checkpoint, hash
+tiles, entry bundles), so any such client verifies the log with no code of ours.
+/api/v1/audit/... is for auditors (staff token, auditor role): events with their
+log index, sealed details, proofs and the offline export.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.authentication import StaffTokenAuthentication
+from accounts.permissions import HasRole
+from accounts.principals import required_staff
+from accounts.roles import Role
+from escrow.api.serializers import StrictSerializer
+from escrow.crypto.merkle import leaf_hash
+from escrow.crypto.tiles import TilePathError, tile_path_parse
+from escrow.log.events import Actor
+from escrow.log.export import log_export_check, log_export_stream
+from escrow.log.keys import log_identity
+from escrow.log.models import AuditEvent
+from escrow.log.selectors import (
+    audit_event_get,
+    audit_event_list,
+    audit_event_log_index,
+    log_checkpoint_latest,
+    log_checkpoint_served,
+    log_consistency_proof,
+    log_entry_bundle,
+    log_hash_tile,
+    log_inclusion_proof,
+)
+from escrow.log.services import (
+    audit_event_open_sealed,
+    audit_log_exported,
+    log_cosignatures_add,
+)
+
+# C2SP tlog-tiles: full tiles never change; partial ones are superseded as the log
+# grows, and the checkpoint moves on every batch.
+CACHE_IMMUTABLE = "public, max-age=31536000, immutable"
+CACHE_PARTIAL = "public, max-age=10"
+CACHE_CHECKPOINT = "no-cache"
+
+IsAuditor = HasRole(Role.AUDITOR)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class _PublicLogView(APIView):
+    """Anyone may read; responses are cacheable by any CDN in front."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes: list[Any] = []
+
+
+@extend_schema(tags=["log"])
+class LogCheckpointApi(_PublicLogView):
+    @extend_schema(
+        operation_id="log_checkpoint",
+        description="The latest C2SP tlog-checkpoint, signed as a C2SP signed-note.",
+        responses={(200, "text/plain"): OpenApiTypes.STR},
+    )
+    def get(self, request: Request) -> HttpResponse:
+        checkpoint = log_checkpoint_latest()
+        if checkpoint is None:
+            raise Http404("the log has no checkpoint yet")
+        response = HttpResponse(
+            log_checkpoint_served(checkpoint), content_type="text/plain; charset=utf-8"
+        )
+        response["Cache-Control"] = CACHE_CHECKPOINT
+        return response
+
+
+@extend_schema(tags=["log"])
+class LogVerifierKeyApi(_PublicLogView):
+    @extend_schema(
+        operation_id="log_verifier_key",
+        description="The log's verifier key, name+keyid+base64 (C2SP signed-note).",
+        responses={(200, "text/plain"): OpenApiTypes.STR},
+    )
+    def get(self, request: Request) -> HttpResponse:
+        response = HttpResponse(
+            log_identity().verifier_key + "\n", content_type="text/plain; charset=utf-8"
+        )
+        response["Cache-Control"] = "public, max-age=3600"
+        return response
+
+
+def _tile_response(data: bytes, *, partial: bool) -> HttpResponse:
+    response = HttpResponse(data, content_type="application/octet-stream")
+    response["Cache-Control"] = CACHE_PARTIAL if partial else CACHE_IMMUTABLE
+    return response
+
+
+@extend_schema(tags=["log"])
+class LogHashTileApi(_PublicLogView):
+    @extend_schema(
+        operation_id="log_hash_tile",
+        description="A C2SP tlog-tiles hash tile: tile/<L>/<N>[.p/<W>].",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request, path: str) -> HttpResponse:
+        try:
+            tile = tile_path_parse(f"tile/{path}")
+        except TilePathError:
+            raise Http404("not a tile") from None
+        data = None if tile.entries else log_hash_tile(tile=tile)
+        if data is None:
+            raise Http404("no such tile")
+        return _tile_response(data, partial=tile.is_partial)
+
+
+@extend_schema(tags=["log"])
+class LogCosignatureApi(_PublicLogView):
+    """Witnesses hand back the checkpoint with their C2SP tlog-cosignature lines added.
+
+    Open to anyone: only a good cosignature by a configured witness key is kept.
+    """
+
+    class Output(serializers.Serializer):
+        tree_size = serializers.IntegerField()
+        added = serializers.ListField(child=serializers.CharField(),
+                                      help_text="names of witnesses newly recorded")
+
+    @extend_schema(
+        operation_id="log_cosignature_add",
+        request={"text/plain": OpenApiTypes.STR},
+        responses={200: Output},
+    )
+    def post(self, request: Request) -> Response:
+        added = log_cosignatures_add(cosigned_checkpoint=request.body[:65536])
+        tree_size = added[0].checkpoint.tree_size if added else None
+        body = {"tree_size": tree_size or 0, "added": [c.witness_name for c in added]}
+        return Response(self.Output(body).data)
+
+
+class EntriesReadable(BasePermission):
+    """Entry bundles are public unless the operator keeps them to auditors."""
+
+    message = "entry bundles are for auditors on this log"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not settings.ESCROW_LOG_ENTRIES_AUDITORS_ONLY:
+            return True
+        return IsAuditor().has_permission(request, view)
+
+
+@extend_schema(tags=["log"])
+class LogEntryBundleApi(_PublicLogView):
+    authentication_classes = [StaffTokenAuthentication]
+    permission_classes = [EntriesReadable]
+
+    @extend_schema(
+        operation_id="log_entry_bundle",
+        description=(
+            "A C2SP tlog-tiles entry bundle: tile/entries/<N>[.p/<W>], each entry a "
+            "big-endian uint16 length and the canonical JSON leaf."
+        ),
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request, path: str) -> HttpResponse:
+        try:
+            tile = tile_path_parse(f"tile/entries/{path}")
+        except TilePathError:
+            raise Http404("not an entry bundle") from None
+        data = log_entry_bundle(tile=tile)
+        if data is None:
+            raise Http404("no such entry bundle")
+        return _tile_response(data, partial=tile.is_partial)
+
+
+# --- auditors ------------------------------------------------------------------------
+
+
+def _auditor(request: Request) -> Actor:
+    return Actor.for_staff(required_staff(request).pk, role=str(Role.AUDITOR))
+
+
+class _AuditorView(APIView):
+    authentication_classes = [StaffTokenAuthentication]
+    permission_classes = [IsAuditor]
+
+
+class AuditEventOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    log_index = serializers.IntegerField(allow_null=True, help_text="null until sequenced")
+    event_type = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    actor_kind = serializers.CharField()
+    actor_ref = serializers.CharField()
+    actor_role = serializers.CharField()
+    object_ref = serializers.CharField()
+    has_sealed_detail = serializers.BooleanField()
+    entry = serializers.CharField(help_text="the canonical JSON leaf, as hashed")
+    leaf_hash = serializers.CharField(help_text="base64 SHA-256(0x00 || entry)")
+
+
+def _event_data(event: AuditEvent) -> dict[str, Any]:
+    entry = bytes(event.entry)
+    return {
+        "id": event.pk,
+        "log_index": audit_event_log_index(event),
+        "event_type": event.event_type,
+        "occurred_at": event.occurred_at,
+        "actor_kind": event.actor_kind,
+        "actor_ref": event.actor_ref,
+        "actor_role": event.actor_role,
+        "object_ref": event.object_ref,
+        "has_sealed_detail": event.commitment is not None,
+        "entry": entry.decode("utf-8"),
+        "leaf_hash": _b64(leaf_hash(entry)),
+    }
+
+
+@extend_schema(tags=["audit"])
+class AuditEventListApi(_AuditorView):
+    class Input(StrictSerializer):
+        event_type = serializers.CharField(max_length=64, required=False)
+        object_ref = serializers.CharField(max_length=100, required=False)
+        actor_kind = serializers.CharField(max_length=16, required=False)
+        occurred_after = serializers.DateTimeField(required=False)
+        occurred_before = serializers.DateTimeField(required=False)
+        sequenced = serializers.BooleanField(required=False, allow_null=True, default=None)
+        after = serializers.IntegerField(min_value=0, required=False,
+                                         help_text="cursor: events with a larger id")
+        limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
+
+    class Output(serializers.Serializer):
+        events = AuditEventOutput(many=True)
+        next_after = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(operation_id="audit_event_list", parameters=[Input], responses={200: Output})
+    def get(self, request: Request) -> Response:
+        query = self.Input(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        limit = data.pop("limit")
+        after = data.pop("after", None)
+        events = list(audit_event_list(after_id=after, **data)[: limit + 1])
+        more = len(events) > limit
+        events = events[:limit]
+        body = {
+            "events": [_event_data(e) for e in events],
+            "next_after": events[-1].pk if more else None,
+        }
+        return Response(self.Output(body).data)
+
+
+@extend_schema(tags=["audit"])
+class AuditEventDetailApi(_AuditorView):
+    @extend_schema(operation_id="audit_event_detail", responses={200: AuditEventOutput})
+    def get(self, request: Request, event_id: int) -> Response:
+        return Response(AuditEventOutput(_event_data(audit_event_get(event_id=event_id))).data)
+
+
+@extend_schema(tags=["audit"])
+class AuditSealedDetailOpenApi(_AuditorView):
+    class Input(StrictSerializer):
+        reason = serializers.CharField(min_length=10, max_length=1000)
+
+    class Output(serializers.Serializer):
+        event_id = serializers.IntegerField()
+        commitment = serializers.CharField(help_text="hex, as in the entry's `sealed`")
+        salt = serializers.CharField(help_text="hex")
+        detail = serializers.DictField()
+
+    @extend_schema(
+        operation_id="audit_sealed_detail_open",
+        description=(
+            "Open an event's sealed detail and check it against the logged commitment. "
+            "The opening is itself logged; the reason is sealed in that event."
+        ),
+        request=Input,
+        responses={200: Output},
+    )
+    def post(self, request: Request, event_id: int) -> Response:
+        payload = self.Input(data=request.data)
+        payload.is_valid(raise_exception=True)
+        event = audit_event_get(event_id=event_id)
+        opened = audit_event_open_sealed(
+            event=event, auditor=_auditor(request), reason=payload.validated_data["reason"]
+        )
+        return Response(self.Output(opened).data)
+
+
+@extend_schema(tags=["audit"])
+class AuditInclusionProofApi(_AuditorView):
+    class Input(StrictSerializer):
+        tree_size = serializers.IntegerField(min_value=1, required=False,
+                                             help_text="a signed tree size; default the latest")
+
+    class Output(serializers.Serializer):
+        log_index = serializers.IntegerField()
+        tree_size = serializers.IntegerField()
+        leaf_hash = serializers.CharField()
+        root_hash = serializers.CharField()
+        inclusion_proof = serializers.ListField(child=serializers.CharField(),
+                                                help_text="RFC 9162 audit path, base64 hashes")
+        checkpoint = serializers.CharField(help_text="the signed checkpoint of tree_size")
+
+    @extend_schema(operation_id="audit_inclusion_proof", parameters=[Input],
+                   responses={200: Output})
+    def get(self, request: Request, event_id: int) -> Response:
+        query = self.Input(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        event = audit_event_get(event_id=event_id)
+        proof = log_inclusion_proof(event=event, tree_size=query.validated_data.get("tree_size"))
+        body = {
+            "log_index": proof.log_index,
+            "tree_size": proof.tree_size,
+            "leaf_hash": _b64(proof.leaf_hash),
+            "root_hash": _b64(proof.root_hash),
+            "inclusion_proof": [_b64(h) for h in proof.proof],
+            "checkpoint": proof.checkpoint,
+        }
+        return Response(self.Output(body).data)
+
+
+@extend_schema(tags=["audit"])
+class AuditConsistencyProofApi(_AuditorView):
+    class Input(StrictSerializer):
+        old_size = serializers.IntegerField(min_value=0)
+        new_size = serializers.IntegerField(min_value=0, required=False,
+                                            help_text="default: the latest signed size")
+
+    class Output(serializers.Serializer):
+        old_size = serializers.IntegerField()
+        new_size = serializers.IntegerField()
+        old_root = serializers.CharField()
+        new_root = serializers.CharField()
+        consistency_proof = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(operation_id="audit_consistency_proof", parameters=[Input],
+                   responses={200: Output})
+    def get(self, request: Request) -> Response:
+        query = self.Input(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        proof = log_consistency_proof(
+            old_size=query.validated_data["old_size"],
+            new_size=query.validated_data.get("new_size"),
+        )
+        body = {
+            "old_size": proof.old_size,
+            "new_size": proof.new_size,
+            "old_root": _b64(proof.old_root),
+            "new_root": _b64(proof.new_root),
+            "consistency_proof": [_b64(h) for h in proof.proof],
+        }
+        return Response(self.Output(body).data)
+
+
+@extend_schema(tags=["audit"])
+class AuditExportApi(_AuditorView):
+    class Input(StrictSerializer):
+        tree_size = serializers.IntegerField(min_value=0, required=False)
+
+    @extend_schema(
+        operation_id="audit_export",
+        description=(
+            "The log as a tar file in the tlog-tiles layout (see docs/audit-log.md); "
+            "verify it offline with `manage.py audit_verify --export FILE` or any tlog client."
+        ),
+        parameters=[Input],
+        responses={(200, "application/x-tar"): OpenApiResponse(OpenApiTypes.BINARY)},
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        query = self.Input(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        tree_size = query.validated_data.get("tree_size")
+        log_export_check(tree_size=tree_size)
+        audit_log_exported(auditor=_auditor(request), tree_size=tree_size)
+        response = StreamingHttpResponse(
+            log_export_stream(tree_size=tree_size), content_type="application/x-tar",
+            status=status.HTTP_200_OK,
+        )
+        response["Content-Disposition"] = 'attachment; filename="audit-log-export.tar"'
+        response["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,154 @@
+"""Reads of the vault: enrolments, escrow keys, legal holds. Tenant scoping happens here, once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.models import Agency, Platform
+from escrow.crypto.pseudonym import pseudonym_parse
+from escrow.crypto.threshold import EscrowPublicKey
+from escrow.vault.models import Enrolment, EscrowKey, LegalHold
+
+_KEY_CACHE_SECONDS = 30.0
+_key_cache: tuple[float, EscrowPublicKey] | None = None
+
+
+class NoActiveEscrowKey(Exception):
+    """No key ceremony has been run (or none is active): nothing can be enrolled."""
+
+
+class EnrolmentNotFound(Exception):
+    """No enrolment with that pseudonym belongs to the calling platform."""
+
+
+class LegalHoldNotFound(Exception):
+    """No such legal hold, or it belongs to another agency."""
+
+
+class UnknownPseudonyms(Exception):
+    """Some named pseudonyms resolve to no escrowed identity.
+
+    The answer is the same whether a pseudonym was never issued, belongs to any platform
+    of the escrow, or was erased: it names only the positions in the submitted list.
+    """
+
+    def __init__(self, positions: list[int]) -> None:
+        super().__init__(
+            "no escrowed identity for the pseudonyms at positions "
+            + ", ".join(str(p) for p in positions)
+        )
+        self.positions = positions
+        self.problem_extra = {"positions": positions}
+
+
+def pseudonyms_resolve(*, pseudonyms: Iterable[str]) -> list[tuple[str, Enrolment]]:
+    """Canonical pseudonym and live enrolment for each entry, in order, across all platforms.
+
+    Agencies are not tenants of any one platform: a request may name pseudonyms from
+    several. Raises InvalidPseudonym for a malformed entry, UnknownPseudonyms otherwise.
+    """
+    canonical = [pseudonym_parse(p) for p in pseudonyms]
+    found = {
+        e.pseudonym: e
+        for e in Enrolment.objects.filter(pseudonym__in=canonical).exclude(
+            status=Enrolment.Status.ERASED
+        )
+    }
+    missing = [i for i, p in enumerate(canonical) if p not in found]
+    if missing:
+        raise UnknownPseudonyms(missing)
+    return [(p, found[p]) for p in canonical]
+
+
+def escrow_key_active() -> EscrowPublicKey:
+    """The active escrow public key, cached briefly per process (it changes only at a ceremony)."""
+    global _key_cache
+    now = time.monotonic()
+    if _key_cache is not None and now - _key_cache[0] < _KEY_CACHE_SECONDS:
+        return _key_cache[1]
+    row = EscrowKey.objects.filter(is_active=True).first()
+    if row is None:
+        raise NoActiveEscrowKey("no active escrow key: run the key ceremony")
+    public_key = EscrowPublicKey.from_dict(row.public_key)
+    _key_cache = (now, public_key)
+    return public_key
+
+
+def escrow_key_cache_clear() -> None:
+    global _key_cache
+    _key_cache = None
+
+
+def enrolment_get_for_platform(*, platform: Platform, pseudonym: str) -> Enrolment:
+    """The platform's own enrolment; another platform's pseudonym is simply not found.
+
+    Raises escrow.crypto.pseudonym.InvalidPseudonym for a malformed or mistyped one.
+    """
+    canonical = pseudonym_parse(pseudonym)
+    enrolment = Enrolment.objects.filter(platform=platform, pseudonym=canonical).first()
+    if enrolment is None:
+        raise EnrolmentNotFound("no such pseudonym on this platform")
+    return enrolment
+
+
+def enrolment_legal_hold_active(*, enrolment: Enrolment) -> bool:
+    return LegalHold.objects.filter(
+        enrolment=enrolment, lifted_at__isnull=True, expires_at__gt=timezone.now()
+    ).exists()
+
+
+@dataclass(frozen=True)
+class EnrolmentStatus:
+    pseudonym: str
+    status: str
+    legal_hold: bool
+    created_at: object
+    banned_at: object
+    erased_at: object
+    assurance_level: str
+
+
+def enrolment_status(*, enrolment: Enrolment) -> EnrolmentStatus:
+    return EnrolmentStatus(
+        pseudonym=enrolment.pseudonym,
+        status=enrolment.status,
+        legal_hold=enrolment_legal_hold_active(enrolment=enrolment),
+        created_at=enrolment.created_at,
+        banned_at=enrolment.banned_at,
+        erased_at=enrolment.erased_at,
+        assurance_level=enrolment.evidence_assurance_level,
+    )
+
+
+def legal_hold_list_for_agency(*, agency: Agency) -> QuerySet[LegalHold]:
+    return LegalHold.objects.filter(agency=agency).select_related("enrolment").order_by(
+        "-placed_at"
+    )
+
+
+def legal_hold_list_for_staff() -> QuerySet[LegalHold]:
+    return LegalHold.objects.select_related("enrolment", "agency").order_by("-placed_at")
+
+
+def legal_hold_get_for_agency(*, agency: Agency, hold_id: UUID) -> LegalHold:
+    hold = legal_hold_list_for_agency(agency=agency).filter(pk=hold_id).first()
+    if hold is None:
+        raise LegalHoldNotFound("no such legal hold")
+    return hold
+
+
+def legal_hold_get_for_staff(*, hold_id: UUID) -> LegalHold:
+    hold = legal_hold_list_for_staff().filter(pk=hold_id).first()
+    if hold is None:
+        raise LegalHoldNotFound("no such legal hold")
+    return hold
+
+
+def legal_hold_is_active(hold: LegalHold) -> bool:
+    return hold.lifted_at is None and hold.expires_at > timezone.now()
