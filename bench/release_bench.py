@@ -51,14 +51,13 @@ GOAL_ONE_PSEUDONYM_S = 1.0
 
 def _release_once(world: Any, pseudonyms: int) -> float:
     from legal_requests.models import Release
-    from legal_requests.services import release as release_service
+    from legal_requests.services.release.challenge import release_challenge_get
+    from legal_requests.services.release.partials import release_partial_submit
     from tests.release.conftest import approved_request, enrol
 
     enrolments = [enrol(world, n) for n in range(pseudonyms)]
     request = approved_request(world, enrolments, fields=FIELDS)
-    challenge = release_service.release_challenge_get(
-        request_id=request.pk, custodian=world.custodians["frank"]
-    )
+    challenge = release_challenge_get(disclosure=request, custodian=world.custodians["frank"])
     points = [item.point for item in challenge.items]
     context = release_context(request_id=str(request.pk),
                               approval_log_index=challenge.approval_proof.log_index)
@@ -68,12 +67,12 @@ def _release_once(world: Any, pseudonyms: int) -> float:
         for name in ("frank", "grace", "heidi")
     }
     for name in ("frank", "grace"):
-        release_service.release_partial_submit(
-            request_id=request.pk, custodian=world.custodians[name], partial_data=partials[name]
+        release_partial_submit(
+            disclosure=request, custodian=world.custodians[name], partial_data=partials[name]
         )
     start = time.perf_counter()
-    outcome = release_service.release_partial_submit(
-        request_id=request.pk, custodian=world.custodians["heidi"],
+    outcome = release_partial_submit(
+        disclosure=request, custodian=world.custodians["heidi"],
         partial_data=partials["heidi"],
     )
     # Tasks run in-process here, so the release task ran when the upload committed.

@@ -1,7 +1,7 @@
 """Disclosure requests, their approvals, custodians' partials and releases.
 
-The request's `state` moves only through the transitions in legal_requests/workflow.py
-(django-fsm, protected field, compare-and-swap on save): see that module for the graph.
+The request's `state` moves only through the transitions on DisclosureRequest (django-fsm,
+protected field, compare-and-swap on save): see that class for the graph.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django_fsm import FSMField
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from legal_requests.workflow import DisclosureWorkflow
+from escrow.vault.identity import IDENTITY_FIELDS
 
 
 class LegalBasis(models.Model):
@@ -41,8 +41,6 @@ class LegalBasis(models.Model):
         return self.code
 
     def clean(self) -> None:
-        from escrow.vault.identity import IDENTITY_FIELDS
-
         unknown = sorted(set(self.releasable_fields or []) - set(IDENTITY_FIELDS))
         if unknown or not isinstance(self.releasable_fields, list):
             raise ValidationError(
@@ -57,7 +55,24 @@ class LegalBasis(models.Model):
             )
 
 
-class DisclosureRequest(DisclosureWorkflow, models.Model):
+class DisclosureRequest(ConcurrentTransitionMixin, models.Model):
+    """A request for the identities behind pseudonyms, and the state it has reached.
+
+        received --start_review--> in_review --approve--> approved --begin_release--> releasing
+        releasing --mark_released--> released --close--> closed
+        in_review --request_information--> needs_information --answer_information--> in_review
+        received | in_review | needs_information --reject--> rejected
+        received | in_review | needs_information | approved --withdraw--> withdrawn
+        received | in_review | needs_information | approved | releasing --expire--> expired
+
+    The transitions are the django-fsm methods below: an illegal move raises
+    TransitionNotAllowed, and the protected `state` field cannot be assigned directly.
+    ConcurrentTransitionMixin makes `save()` an `UPDATE ... WHERE id = %s AND state = <state
+    when loaded>` that raises ConcurrentTransition if another worker moved the row first.
+    The methods only change the state: services move a request through
+    legal_requests/services/workflow.py, which also saves the row and logs the move.
+    """
+
     class State(models.TextChoices):
         RECEIVED = "received"
         IN_REVIEW = "in_review"
@@ -69,6 +84,15 @@ class DisclosureRequest(DisclosureWorkflow, models.Model):
         REJECTED = "rejected"
         WITHDRAWN = "withdrawn"
         EXPIRED = "expired"
+
+    # States from which a request may still lead to a release; expiry and withdrawal end them.
+    OPEN_STATES = (State.RECEIVED, State.IN_REVIEW, State.NEEDS_INFORMATION, State.APPROVED,
+                   State.RELEASING)
+    UNDECIDED_STATES = (State.RECEIVED, State.IN_REVIEW, State.NEEDS_INFORMATION)
+    # States in which custodians' partials can still be combined into a release.
+    RELEASE_STATES = (State.APPROVED, State.RELEASING)
+    # Audit events and webhook deliveries name a request `disclosure_request:<id>`.
+    OBJECT_REF_PREFIX = "disclosure_request:"
 
     class Channel(models.TextChoices):
         API = "api"  # submitted by the agency with its credentials
@@ -150,6 +174,52 @@ class DisclosureRequest(DisclosureWorkflow, models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+    @property
+    def object_ref(self) -> str:
+        """The `object_ref` of this request's audit events."""
+        return f"{self.OBJECT_REF_PREFIX}{self.pk}"
+
+    @transition(field="state", source=State.RECEIVED, target=State.IN_REVIEW)
+    def start_review(self) -> None:
+        pass
+
+    @transition(field="state", source=State.IN_REVIEW, target=State.NEEDS_INFORMATION)
+    def request_information(self) -> None:
+        pass
+
+    @transition(field="state", source=State.NEEDS_INFORMATION, target=State.IN_REVIEW)
+    def answer_information(self) -> None:
+        pass
+
+    @transition(field="state", source=State.IN_REVIEW, target=State.APPROVED)
+    def approve(self) -> None:
+        pass
+
+    @transition(field="state", source=list(UNDECIDED_STATES), target=State.REJECTED)
+    def reject(self) -> None:
+        pass
+
+    @transition(field="state", source=[*UNDECIDED_STATES, State.APPROVED],
+                target=State.WITHDRAWN)
+    def withdraw(self) -> None:
+        pass
+
+    @transition(field="state", source=list(OPEN_STATES), target=State.EXPIRED)
+    def expire(self) -> None:
+        pass
+
+    @transition(field="state", source=State.APPROVED, target=State.RELEASING)
+    def begin_release(self) -> None:
+        pass
+
+    @transition(field="state", source=State.RELEASING, target=State.RELEASED)
+    def mark_released(self) -> None:
+        pass
+
+    @transition(field="state", source=State.RELEASED, target=State.CLOSED)
+    def close(self) -> None:
+        pass
 
 
 class RequestTarget(models.Model):

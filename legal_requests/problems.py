@@ -6,12 +6,19 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from escrow.api.problems import problem_register
 from legal_requests import selectors
-from legal_requests.services import intake, package, release, review
+from legal_requests.services import intake, review
+from legal_requests.services.release import delivery, items, partials, preconditions
 
 
 def register() -> None:
     problem_register(selectors.DisclosureRequestNotFound, status=404, code="not_found",
                      title="Not found")
+    _register_intake()
+    _register_review()
+    _register_release()
+
+
+def _register_intake() -> None:
     # Intake refusals: each is logged and counted in the transparency report.
     problem_register(intake.IntakeRefused, status=422, code="refused_at_intake",
                      title="The request was refused at intake")
@@ -31,18 +38,21 @@ def register() -> None:
                      title="Some pseudonyms resolve to no escrowed identity")
     problem_register(intake.AgencyInactive, status=403, code="agency_inactive",
                      title="The agency is not an active, verified account")
-    # Review and decisions.
+
+
+def _register_review() -> None:
     problem_register(review.RequestStateConflict, status=409, code="state_conflict",
                      title="The request is not in a state that allows this")
     problem_register(TransitionNotAllowed, status=409, code="state_conflict",
                      title="The request is not in a state that allows this")
     problem_register(ConcurrentTransition, status=409, code="state_conflict",
                      title="The request changed meanwhile; reload and retry")
+    # Also what the release answers once the authority has lapsed.
     problem_register(review.RequestExpired, status=409, code="request_expired",
                      title="The legal authority has expired")
     problem_register(review.RoleRequired, status=403, code="permission_denied",
                      title="You do not have permission to perform this action.")
-    problem_register(review.SeparationOfDuties, status=403, code="separation_of_duties",
+    problem_register(review.ReviewSeparationOfDuties, status=403, code="separation_of_duties",
                      title="Separation of duties forbids you this action on this request")
     problem_register(review.AlreadyDecided, status=409, code="already_decided",
                      title="You have already recorded a decision on this request")
@@ -51,32 +61,32 @@ def register() -> None:
                      title="An emergency request needs a recorded call-back verification first")
     problem_register(review.NotAnEmergency, status=409, code="not_an_emergency",
                      title="Only emergency requests have this step")
-    # The release.
-    r = release
-    problem_register(r.ReleaseRequestNotFound, status=404, code="not_found", title="Not found")
-    problem_register(r.NotAShareHolder, status=403, code="not_a_share_holder",
+
+
+def _register_release() -> None:
+    problem_register(preconditions.NotAShareHolder, status=403, code="not_a_share_holder",
                      title="Only holders of a share of the active escrow key take part")
-    problem_register(r.SeparationOfDuties, status=403, code="separation_of_duties",
+    problem_register(preconditions.ReleaseSeparationOfDuties, status=403,
+                     code="separation_of_duties",
                      title="Whoever filed, reviewed or decided a request cannot also release it")
-    problem_register(r.ReleaseNotOpen, status=409, code="release_not_open",
+    problem_register(preconditions.ReleaseNotOpen, status=409, code="release_not_open",
                      title="The request is not open for release")
-    problem_register(r.ReleaseUnderWay, status=409, code="release_under_way",
+    problem_register(partials.ReleaseUnderWay, status=409, code="release_under_way",
                      title="Enough partials are in; the release is being prepared")
-    problem_register(r.RequestExpired, status=409, code="request_expired",
-                     title="The legal authority has expired")
-    problem_register(r.ApprovalNotCheckpointed, status=503, code="approval_not_checkpointed",
+    problem_register(preconditions.ApprovalNotCheckpointed, status=503,
+                     code="approval_not_checkpointed",
                      title="The approval is not yet in a signed log checkpoint")
-    problem_register(r.ReleaseEpochMismatch, status=409, code="epoch_mismatch",
+    problem_register(items.ReleaseEpochMismatch, status=409, code="epoch_mismatch",
                      title="A target was sealed under another escrow key epoch")
-    problem_register(r.PartialMalformed, status=400, code="partial_malformed",
+    problem_register(partials.PartialMalformed, status=400, code="partial_malformed",
                      title="The partial decryption is malformed")
-    problem_register(r.PartialRejected, status=422, code="partial_rejected",
+    problem_register(partials.PartialRejected, status=422, code="partial_rejected",
                      title="The partial decryption failed verification")
-    problem_register(r.ResponseAlreadyGiven, status=409, code="already_answered",
+    problem_register(partials.ResponseAlreadyGiven, status=409, code="already_answered",
                      title="Your share has already answered this request")
-    problem_register(package.PackageNotAvailable, status=404, code="package_not_available",
+    problem_register(delivery.PackageNotAvailable, status=404, code="package_not_available",
                      title="No package is waiting: not released, or already fetched")
-    problem_register(package.PackageDownloadExpired, status=410, code="package_expired",
+    problem_register(delivery.PackageDownloadExpired, status=410, code="package_expired",
                      title="The single-use download has expired")
-    problem_register(package.PackageSecretInvalid, status=403, code="download_secret_invalid",
+    problem_register(delivery.PackageSecretInvalid, status=403, code="download_secret_invalid",
                      title="The download secret is missing or wrong")

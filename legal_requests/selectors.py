@@ -1,7 +1,10 @@
-"""Reads of disclosure requests and legal bases. Scoping happens here, once."""
+"""Reads of disclosure requests, legal bases and releases. Scoping happens here, once."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from django.contrib.auth.models import User
@@ -9,7 +12,20 @@ from django.db.models import QuerySet
 
 from accounts.models import Agency
 from accounts.roles import Role
-from legal_requests.models import Approval, DisclosureRequest, LegalBasis
+from escrow.log.models import AuditEvent
+from escrow.vault.identity import IDENTITY_FIELDS
+from escrow.vault.selectors import escrow_key_active_row
+from legal_requests.models import (
+    Approval,
+    CustodianResponse,
+    DisclosureRequest,
+    LegalBasis,
+    Release,
+    RequestTarget,
+)
+
+# Written by the release service each time an attempt releases nothing.
+RELEASE_ABORTED_EVENT = "disclosure.release_aborted"
 
 
 class DisclosureRequestNotFound(Exception):
@@ -23,48 +39,49 @@ def legal_basis_list(*, agency: Agency | None = None) -> QuerySet[LegalBasis]:
     return bases
 
 
-def _requests() -> QuerySet[DisclosureRequest]:
+def _disclosures() -> QuerySet[DisclosureRequest]:
     return DisclosureRequest.objects.select_related(
         "agency", "agency__jurisdiction", "legal_basis"
     ).prefetch_related("targets", "approvals")
 
 
-def request_list_for_agency(*, agency: Agency) -> QuerySet[DisclosureRequest]:
-    return _requests().filter(agency=agency).order_by("-created_at")
+def disclosure_list_for_agency(*, agency: Agency) -> QuerySet[DisclosureRequest]:
+    return _disclosures().filter(agency=agency).order_by("-created_at")
 
 
-def request_list_for_staff(*, state: str | None = None) -> QuerySet[DisclosureRequest]:
-    requests = _requests().order_by("-created_at")
+def disclosure_list_for_staff(*, state: str | None = None) -> QuerySet[DisclosureRequest]:
+    disclosures = _disclosures().order_by("-created_at")
     if state:
-        requests = requests.filter(state=state)
-    return requests
+        disclosures = disclosures.filter(state=state)
+    return disclosures
 
 
-def request_get_for_agency(*, agency: Agency, request_id: UUID) -> DisclosureRequest:
-    found = _requests().filter(agency=agency, pk=request_id).first()
+def disclosure_get_for_agency(*, agency: Agency, disclosure_id: UUID) -> DisclosureRequest:
+    found = _disclosures().filter(agency=agency, pk=disclosure_id).first()
     if found is None:
         raise DisclosureRequestNotFound("no such disclosure request")
     return found
 
 
-def request_get_for_staff(*, request_id: UUID) -> DisclosureRequest:
-    found = _requests().filter(pk=request_id).first()
+def disclosure_get_for_staff(*, disclosure_id: UUID) -> DisclosureRequest:
+    found = _disclosures().filter(pk=disclosure_id).first()
     if found is None:
         raise DisclosureRequestNotFound("no such disclosure request")
     return found
 
 
-def request_approval_count(*, request: DisclosureRequest, stage: str = Approval.Stage.DECISION
-                           ) -> int:
+def disclosure_approval_count(
+    *, disclosure: DisclosureRequest, stage: str = Approval.Stage.DECISION
+) -> int:
     """Approvals at `stage`; uses the prefetched approvals of a listed request."""
     return sum(
         1
-        for a in request.approvals.all()
+        for a in disclosure.approvals.all()
         if a.stage == stage and a.decision == Approval.Decision.APPROVE
     )
 
 
-def request_approver_ids(request: DisclosureRequest) -> set[int]:
+def disclosure_approver_ids(disclosure: DisclosureRequest) -> set[int]:
     """Everyone who decided on the request, at any stage (approve or reject).
 
     Separation of duties: none of them may serve as one of the request's custodians, so
@@ -72,17 +89,119 @@ def request_approver_ids(request: DisclosureRequest) -> set[int]:
     a custodian response from any of these ids; the review service refuses an approval
     from anyone who already responded as a custodian.
     """
-    return set(Approval.objects.filter(request=request).values_list("approver_id", flat=True))
+    return set(
+        Approval.objects.filter(request=disclosure).values_list("approver_id", flat=True)
+    )
 
 
-def request_intake_staff_ids(request: DisclosureRequest) -> set[int]:
+def disclosure_intake_staff_ids(disclosure: DisclosureRequest) -> set[int]:
     """Who entered, reviewed or call-back-verified the request: none of them may decide it."""
     return {
         uid
-        for uid in (request.entered_by_id, request.reviewed_by_id, request.callback_verified_by_id)
+        for uid in (
+            disclosure.entered_by_id, disclosure.reviewed_by_id, disclosure.callback_verified_by_id
+        )
         if uid is not None
     }
 
 
+def disclosure_involved_staff_ids(disclosure: DisclosureRequest) -> set[int]:
+    """Everyone who entered, reviewed, verified or decided the request."""
+    return disclosure_approver_ids(disclosure) | disclosure_intake_staff_ids(disclosure)
+
+
+def disclosure_release_fields(disclosure: DisclosureRequest) -> list[str]:
+    """The approved fields, in the vocabulary's fixed order, never beyond the legal basis."""
+    allowed = set(disclosure.legal_basis.releasable_fields)
+    return [f for f in IDENTITY_FIELDS if f in disclosure.requested_fields and f in allowed]
+
+
+def disclosure_target_list(disclosure: DisclosureRequest) -> list[RequestTarget]:
+    """The named pseudonyms with their enrolments and platforms, in pseudonym order."""
+    return list(
+        disclosure.targets.select_related("enrolment", "enrolment__platform").order_by(
+            "pseudonym"
+        )
+    )
+
+
 def staff_with_role(role: Role) -> QuerySet[User]:
     return User.objects.filter(groups__name=str(role), is_active=True).distinct().order_by("pk")
+
+
+# --- releases -----------------------------------------------------------------------------
+
+
+def custodian_partials_valid(
+    *, disclosure: DisclosureRequest, epoch: int
+) -> QuerySet[CustodianResponse]:
+    """The consents (not refusals) given under key `epoch`, in share-index order."""
+    return CustodianResponse.objects.filter(
+        request=disclosure, key_epoch=epoch, partial__isnull=False
+    ).order_by("custodian_index")
+
+
+@dataclass(frozen=True)
+class ReleaseAbort:
+    reason: str | None
+    occurred_at: datetime
+
+
+def release_last_abort(*, disclosure: DisclosureRequest) -> ReleaseAbort | None:
+    """The latest attempt that released nothing, and why (a code, never personal data)."""
+    last = (
+        AuditEvent.objects.filter(
+            event_type=RELEASE_ABORTED_EVENT, object_ref=disclosure.object_ref
+        )
+        .order_by("-occurred_at")
+        .values_list("occurred_at", "entry")
+        .first()
+    )
+    if last is None:
+        return None
+    occurred_at, entry = last
+    return ReleaseAbort(
+        reason=json.loads(bytes(entry))["details"].get("reason"), occurred_at=occurred_at
+    )
+
+
+@dataclass(frozen=True)
+class ReleaseStatus:
+    request_id: str
+    reference: str
+    state: str
+    threshold: int | None
+    partials_in: int
+    refusals: int
+    last_abort_reason: str | None
+    last_abort_at: datetime | None
+    release_log_index: int | None
+    prepared_at: datetime | None
+    delivered_at: datetime | None
+    download_expires_at: datetime | None
+    platforms_notified_at: datetime | None
+
+
+def release_status_get(*, disclosure: DisclosureRequest) -> ReleaseStatus:
+    """No personal data: counts, states, times and the reason of the last failed attempt."""
+    key = escrow_key_active_row()
+    responses = CustodianResponse.objects.filter(
+        request=disclosure, key_epoch=key.epoch if key else -1
+    )
+    abort = release_last_abort(disclosure=disclosure)
+    release = Release.objects.filter(request=disclosure).first()
+    return ReleaseStatus(
+        request_id=str(disclosure.pk),
+        reference=disclosure.reference,
+        state=disclosure.state,
+        threshold=key.threshold if key else None,
+        partials_in=responses.filter(partial__isnull=False).count(),
+        refusals=responses.filter(partial__isnull=True).count(),
+        last_abort_reason=abort.reason if abort else None,
+        last_abort_at=abort.occurred_at if abort else None,
+        release_log_index=release.log_index if release else None,
+        prepared_at=release.prepared_at if release else None,
+        delivered_at=release.delivered_at if release else None,
+        download_expires_at=release.download_expires_at if release else None,
+        platforms_notified_at=release.platforms_notified_at if release else None,
+    )

@@ -9,20 +9,20 @@ finished compare-and-swap. Services queue these by name (escrow.jobs), never by 
 from __future__ import annotations
 
 import logging
+from uuid import UUID
 
 from celery import shared_task
 
 from legal_requests.services.notifications import NOTIFICATION_SEND_TASK, notification_send
-from legal_requests.services.package import release_downloads_purge_expired
-from legal_requests.services.release import (
-    RELEASE_PERFORM_TASK,
-    ReleaseAborted,
+from legal_requests.services.release.commit import ReleaseAborted, release_perform
+from legal_requests.services.release.delivery import release_downloads_purge_expired
+from legal_requests.services.release.partials import RELEASE_PERFORM_TASK
+from legal_requests.services.release.recovery import (
     custodian_partials_scrub_closed,
-    release_perform,
+    disclosures_close_completed,
     releases_stalled,
-    requests_close_completed,
 )
-from legal_requests.services.review import emergency_reviews_escalate, requests_expire_due
+from legal_requests.services.review import disclosures_expire_due, emergency_reviews_escalate
 from legal_requests.services.webhooks import webhooks_send_due
 
 logger = logging.getLogger("legal_requests.release")
@@ -30,7 +30,7 @@ logger = logging.getLogger("legal_requests.release")
 
 @shared_task(name="legal_requests.expire_due_requests")
 def expire_due_requests() -> int:
-    return requests_expire_due()
+    return disclosures_expire_due()
 
 
 @shared_task(name="legal_requests.escalate_overdue_reviews")
@@ -40,24 +40,24 @@ def escalate_overdue_reviews() -> int:
 
 @shared_task(name=NOTIFICATION_SEND_TASK, autoretry_for=(OSError,), retry_backoff=True,
              max_retries=5)
-def notification_send_task(kind: str, request_id: str) -> int:
-    return notification_send(kind=kind, request_id=request_id)
+def notification_send_task(kind: str, disclosure_id: str) -> int:
+    return notification_send(kind=kind, disclosure_id=UUID(disclosure_id))
 
 
 @shared_task(name=RELEASE_PERFORM_TASK)
-def release_perform_task(request_id: str) -> None:
+def release_perform_task(disclosure_id: str) -> None:
     try:
-        release_perform(request_id=request_id)
+        release_perform(disclosure_id=UUID(disclosure_id))
     except ReleaseAborted as exc:
         # Already logged as an audit event; the stalled-release scan retries later.
-        logger.warning("release %s not completed: %s", request_id, exc)
+        logger.warning("release %s not completed: %s", disclosure_id, exc)
 
 
 @shared_task(name="legal_requests.release_resume_stalled")
 def release_resume_stalled_task() -> int:
     stalled = releases_stalled()
-    for request_id in stalled:
-        release_perform_task.delay(request_id)
+    for disclosure_id in stalled:
+        release_perform_task.delay(disclosure_id)
     return len(stalled)
 
 
@@ -75,4 +75,4 @@ def webhooks_send_due_task() -> int:
 
 @shared_task(name="legal_requests.requests_close_completed")
 def requests_close_completed_task() -> int:
-    return requests_close_completed()
+    return disclosures_close_completed()

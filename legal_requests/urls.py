@@ -1,4 +1,8 @@
-"""Disclosure requests, their release and the transparency report (under /api/v1/)."""
+"""Disclosure requests, their release and the transparency report (under /api/v1/).
+
+A request id is a UUID in every path: a malformed one matches no route here and is
+answered 404 (problem+json) by the catch-all in config/urls.py.
+"""
 
 from django.urls import path
 
@@ -25,12 +29,12 @@ from legal_requests.api.release import (
 from legal_requests.api.transparency import TransparencyReportApi
 
 urlpatterns = [
-    path("releases/<str:request_id>", ReleaseStatusApi.as_view(), name="release-status"),
-    path("releases/<str:request_id>/challenge", ReleaseChallengeApi.as_view(),
+    path("releases/<uuid:request_id>", ReleaseStatusApi.as_view(), name="release-status"),
+    path("releases/<uuid:request_id>/challenge", ReleaseChallengeApi.as_view(),
          name="release-challenge"),
-    path("releases/<str:request_id>/partials", ReleasePartialApi.as_view(),
+    path("releases/<uuid:request_id>/partials", ReleasePartialApi.as_view(),
          name="release-partials"),
-    path("disclosure-requests/<str:request_id>/package", DisclosurePackageApi.as_view(),
+    path("disclosure-requests/<uuid:request_id>/package", DisclosurePackageApi.as_view(),
          name="disclosure-package"),
     path("legal-bases", LegalBasisListApi.as_view(), name="legal-basis-list"),
     path("disclosure-requests", DisclosureRequestListCreateApi.as_view(),

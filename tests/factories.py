@@ -228,7 +228,7 @@ def disclosure_request(
         justification="Threats to kill sent to the complainant.",
         emergency_facts=emergency_facts,
     )
-    return intake.request_create(
+    return intake.disclosure_create(
         agency=agency, submission=submission,
         channel="paper" if entered_by is not None else "api", entered_by=entered_by,
     )

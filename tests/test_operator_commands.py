@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
@@ -61,19 +61,53 @@ def test_role_changes_are_audited() -> None:
     assert "staff.role_revoked" in events
 
 
-def test_console_cannot_change_roles_or_callback_contacts() -> None:
-    from django.contrib import admin
+def _admin_client(client: Any) -> tuple[Any, User]:
+    """A superuser signed in to the admin with password and a verified TOTP device."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from accounts.models import Agency
+    root = User.objects.create_superuser("root", "root@example.org", "unused-password")
+    device = TOTPDevice.objects.create(user=root, name="root phone", confirmed=True)
+    client.force_login(root)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client, root
 
-    user_admin = admin.site._registry[User]
-    assert "groups" in user_admin.readonly_fields
-    assert "is_superuser" in user_admin.readonly_fields
-    agency_admin = admin.site._registry[Agency]
-    assert "callback_phone" in agency_admin.readonly_fields
-    from django.contrib.auth.models import Group
 
-    assert Group not in admin.site._registry
+def test_admin_edits_cannot_change_roles_or_superuser_status(client: Any) -> None:
+    client, _ = _admin_client(client)
+    factories.staff("erin", Role.APPROVER)
+    erin = User.objects.get(username="erin")
+    page = client.get(f"/admin/auth/user/{erin.pk}/change/")
+    assert page.status_code == 200
+    auditor = Group.objects.get_or_create(name=str(Role.AUDITOR))[0]
+    response = client.post(f"/admin/auth/user/{erin.pk}/change/", {
+        "username": "erin", "first_name": "", "last_name": "", "email": "erin@example.org",
+        "is_active": "on", "is_staff": "on", "is_superuser": "on",
+        "groups": [auditor.pk], "last_login_0": "", "last_login_1": "",
+        "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+    })
+    assert response.status_code in (200, 302)
+    erin.refresh_from_db()
+    assert not erin.is_superuser
+    assert sorted(erin.groups.values_list("name", flat=True)) == [str(Role.APPROVER)]
+    assert client.get("/admin/auth/group/").status_code == 404
+
+
+def test_admin_edits_cannot_change_callback_contacts(client: Any) -> None:
+    client, _ = _admin_client(client)
+    agency, _ = factories.agency_with_key()
+    before = (agency.callback_phone, agency.callback_email, agency.jurisdiction_id)
+    response = client.post(f"/admin/accounts/agency/{agency.pk}/change/", {
+        "name": agency.name, "is_active": "on",
+        "callback_phone": "+44 7700 900999", "callback_email": "attacker@example.org",
+        "jurisdiction": "US",
+    })
+    assert response.status_code in (200, 302)
+    agency.refresh_from_db()
+    assert (agency.callback_phone, agency.callback_email, agency.jurisdiction_id) == before
+    assert client.get("/admin/accounts/agency/add/").status_code == 403
 
 
 @pytest.mark.parametrize(

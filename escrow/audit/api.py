@@ -8,7 +8,6 @@ log index, sealed details, proofs and the offline export.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +25,7 @@ from accounts.permissions import HasRole
 from accounts.principals import required_staff
 from accounts.roles import Role
 from escrow.api.serializers import StrictSerializer
+from escrow.crypto.encoding import b64encode
 from escrow.crypto.merkle import leaf_hash
 from escrow.crypto.tiles import TilePathError, tile_path_parse
 from escrow.log.events import Actor
@@ -56,10 +56,6 @@ CACHE_PARTIAL = "public, max-age=10"
 CACHE_CHECKPOINT = "no-cache"
 
 IsAuditor = HasRole(Role.AUDITOR)
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 class _PublicLogView(APIView):
@@ -225,7 +221,7 @@ def _event_data(event: AuditEvent) -> dict[str, Any]:
         "object_ref": event.object_ref,
         "has_sealed_detail": event.commitment is not None,
         "entry": entry.decode("utf-8"),
-        "leaf_hash": _b64(leaf_hash(entry)),
+        "leaf_hash": b64encode(leaf_hash(entry)),
     }
 
 
@@ -325,9 +321,9 @@ class AuditInclusionProofApi(_AuditorView):
         body = {
             "log_index": proof.log_index,
             "tree_size": proof.tree_size,
-            "leaf_hash": _b64(proof.leaf_hash),
-            "root_hash": _b64(proof.root_hash),
-            "inclusion_proof": [_b64(h) for h in proof.proof],
+            "leaf_hash": b64encode(proof.leaf_hash),
+            "root_hash": b64encode(proof.root_hash),
+            "inclusion_proof": [b64encode(h) for h in proof.proof],
             "checkpoint": proof.checkpoint,
         }
         return Response(self.Output(body).data)
@@ -359,9 +355,9 @@ class AuditConsistencyProofApi(_AuditorView):
         body = {
             "old_size": proof.old_size,
             "new_size": proof.new_size,
-            "old_root": _b64(proof.old_root),
-            "new_root": _b64(proof.new_root),
-            "consistency_proof": [_b64(h) for h in proof.proof],
+            "old_root": b64encode(proof.old_root),
+            "new_root": b64encode(proof.new_root),
+            "consistency_proof": [b64encode(h) for h in proof.proof],
         }
         return Response(self.Output(body).data)
 

@@ -18,8 +18,6 @@ and a note with no good signature from a known key is rejected.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from escrow.crypto.encoding import b64decode_canonical, b64encode
 from escrow.crypto.errors import CryptoError
 
 # C2SP signed-note: signature type identifier byte for Ed25519 signatures.
@@ -95,19 +94,6 @@ def key_id(*, name: str, key: bytes) -> int:
     as a big-endian uint32; `key` is the type byte followed by the public key."""
     digest = hashlib.sha256(name.encode("utf-8") + b"\n" + key).digest()
     return int.from_bytes(digest[:4], "big")
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _b64decode_canonical(text: str) -> bytes | None:
-    """Standard padded base64, accepted only in its one canonical spelling."""
-    try:
-        data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return data if _b64encode(data) == text else None
 
 
 def _parse_key_id(text: str) -> int | None:
@@ -222,7 +208,7 @@ def verifier_key_encode(*, name: str, public_key: bytes) -> str:
     if len(public_key) != ED25519_KEY_SIZE:
         raise NoteKeyError("an Ed25519 public key is 32 bytes")
     typed = bytes([SIGNATURE_TYPE_ED25519]) + public_key
-    return f"{name}+{key_id(name=name, key=typed):08x}+{_b64encode(typed)}"
+    return f"{name}+{key_id(name=name, key=typed):08x}+{b64encode(typed)}"
 
 
 def signer_key_generate(*, name: str) -> tuple[str, str]:
@@ -238,7 +224,7 @@ def signer_key_generate(*, name: str) -> tuple[str, str]:
     typed_public = bytes([SIGNATURE_TYPE_ED25519]) + public_key
     keyid = key_id(name=name, key=typed_public)
     typed_seed = bytes([SIGNATURE_TYPE_ED25519]) + seed
-    skey = f"{_SIGNER_KEY_PREFIX}{name}+{keyid:08x}+{_b64encode(typed_seed)}"
+    skey = f"{_SIGNER_KEY_PREFIX}{name}+{keyid:08x}+{b64encode(typed_seed)}"
     return skey, verifier_key_encode(name=name, public_key=public_key)
 
 
@@ -249,7 +235,7 @@ def _split_key(text: str) -> tuple[str, int, bytes]:
         raise NoteKeyError("a key is name+keyid+base64")
     name, keyid_text, key_text = parts
     keyid = _parse_key_id(keyid_text)
-    key = _b64decode_canonical(key_text)
+    key = b64decode_canonical(key_text)
     if not key_name_is_valid(name) or keyid is None or not key:
         raise NoteKeyError("malformed key")
     return name, keyid, key
@@ -304,7 +290,7 @@ class NoteSignature:
 
     @property
     def line(self) -> str:
-        encoded = _b64encode(self.key_id.to_bytes(4, "big") + self.signature)
+        encoded = b64encode(self.key_id.to_bytes(4, "big") + self.signature)
         return f"{_SIGNATURE_PREFIX}{self.name} {encoded}\n"
 
 
@@ -398,7 +384,7 @@ def note_open(*, message: bytes, verifiers: Iterable[NoteVerifier]) -> Note:
         name, _, encoded = line[len(_SIGNATURE_PREFIX) :].partition(" ")
         # Only canonical base64, so that one signature has one spelling and a
         # signed note cannot be altered without the change showing.
-        raw = _b64decode_canonical(encoded)
+        raw = b64decode_canonical(encoded)
         if raw is None or not key_name_is_valid(name) or len(raw) < 5:
             raise NoteFormatError("malformed signature line")
         signature = NoteSignature(name, int.from_bytes(raw[:4], "big"), raw[4:])

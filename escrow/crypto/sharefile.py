@@ -12,8 +12,6 @@ The service never stores these files; see docs/crypto.md.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 import unicodedata
@@ -25,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from escrow.crypto import group
+from escrow.crypto.encoding import b64decode, b64encode
 from escrow.crypto.errors import CryptoError
 from escrow.crypto.kdf import context_info
 from escrow.crypto.threshold import (
@@ -133,10 +132,6 @@ def _check_label(label: object) -> str:
     return label
 
 
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
 def share_file_seal(
     *,
     share: CustodianShare,
@@ -169,12 +164,12 @@ def share_file_seal(
             "memory_kib": kdf_params.memory_kib,
             "iterations": kdf_params.iterations,
             "lanes": kdf_params.lanes,
-            "salt": _b64(salt),
+            "salt": b64encode(salt),
         },
         "cipher": {
             "algorithm": CIPHER_ALGORITHM,
-            "nonce": _b64(nonce),
-            "ciphertext": _b64(ciphertext),
+            "nonce": b64encode(nonce),
+            "ciphertext": b64encode(ciphertext),
         },
     }
     return (json.dumps(document, indent=2) + "\n").encode("utf-8")
@@ -199,10 +194,9 @@ def _object(value: object, keys: set[str], what: str) -> dict[str, Any]:
 def _b64_field(value: object, length: int | None, what: str) -> bytes:
     if not isinstance(value, str):
         raise ShareFileFormatError(f"{what} must be base64 text")
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ShareFileFormatError(f"{what} is not valid base64") from exc
+    raw = b64decode(value)
+    if raw is None:
+        raise ShareFileFormatError(f"{what} is not valid base64")
     if length is not None and len(raw) != length:
         raise ShareFileFormatError(f"{what} has the wrong length")
     return raw

@@ -9,6 +9,8 @@ class VaultConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Not a cycle: problems imports the models, which Django loads only after every
+        # AppConfig is created, so the import has to wait for ready().
         from escrow.vault import problems
 
         problems.register()

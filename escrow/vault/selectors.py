@@ -66,13 +66,18 @@ def pseudonyms_resolve(*, pseudonyms: Iterable[str]) -> list[tuple[str, Enrolmen
     return [(p, found[p]) for p in canonical]
 
 
+def escrow_key_active_row() -> EscrowKey | None:
+    """The active escrow key's row (epoch, threshold, shares), uncached; None before a ceremony."""
+    return EscrowKey.objects.filter(is_active=True).first()
+
+
 def escrow_key_active() -> EscrowPublicKey:
     """The active escrow public key, cached briefly per process (it changes only at a ceremony)."""
     global _key_cache
     now = time.monotonic()
     if _key_cache is not None and now - _key_cache[0] < _KEY_CACHE_SECONDS:
         return _key_cache[1]
-    row = EscrowKey.objects.filter(is_active=True).first()
+    row = escrow_key_active_row()
     if row is None:
         raise NoActiveEscrowKey("no active escrow key: run the key ceremony")
     public_key = EscrowPublicKey.from_dict(row.public_key)

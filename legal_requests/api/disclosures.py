@@ -7,8 +7,6 @@ the role on the view plus the separation-of-duties rules in the services.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 from uuid import UUID
@@ -24,9 +22,10 @@ from rest_framework.views import APIView
 
 from accounts.models import Agency
 from accounts.permissions import AgencyKey, HasRole
-from accounts.principals import calling_agency, required_agency
+from accounts.principals import calling_agency, required_agency, required_staff
 from accounts.roles import Role
 from escrow.api.serializers import StrictSerializer
+from escrow.crypto.encoding import b64decode
 from escrow.vault.identity import IDENTITY_FIELDS
 from legal_requests import selectors
 from legal_requests.models import DisclosureRequest
@@ -46,11 +45,11 @@ DOCUMENT_TYPES = (
 _LIST_LIMIT = 200
 
 
-def request_for_caller(request: Request, request_id: UUID) -> DisclosureRequest:
+def disclosure_for_caller(request: Request, request_id: UUID) -> DisclosureRequest:
     agency = calling_agency(request)
     if agency is not None:
-        return selectors.request_get_for_agency(agency=agency, request_id=request_id)
-    return selectors.request_get_for_staff(request_id=request_id)
+        return selectors.disclosure_get_for_agency(agency=agency, disclosure_id=request_id)
+    return selectors.disclosure_get_for_staff(disclosure_id=request_id)
 
 
 # --- serializers --------------------------------------------------------------------
@@ -80,10 +79,9 @@ class DocumentInput(StrictSerializer):
     )
 
     def validate_content_base64(self, value: str) -> bytes:
-        try:
-            content = base64.b64decode(re.sub(r"\s+", "", value), validate=True)
-        except (binascii.Error, ValueError):
-            raise serializers.ValidationError("Not valid base64.", code="invalid") from None
+        content = b64decode(re.sub(r"\s+", "", value))
+        if content is None:
+            raise serializers.ValidationError("Not valid base64.", code="invalid")
         if not content:
             raise serializers.ValidationError("The document is empty.", code="empty")
         return content
@@ -172,7 +170,7 @@ class DisclosureRequestOutput(serializers.Serializer):
         return [t.pseudonym for t in obj.targets.all()]
 
     def get_approvals_received(self, obj: DisclosureRequest) -> int:
-        return selectors.request_approval_count(request=obj)
+        return selectors.disclosure_approval_count(disclosure=obj)
 
 
 class StaffDisclosureRequestOutput(DisclosureRequestOutput):
@@ -191,8 +189,8 @@ class StaffDisclosureRequestOutput(DisclosureRequestOutput):
         return list(ApprovalOutput(approvals, many=True).data)
 
 
-def request_body(request: Request, disclosure: DisclosureRequest,
-                 code: int = status.HTTP_200_OK) -> Response:
+def disclosure_response(request: Request, disclosure: DisclosureRequest,
+                        code: int = status.HTTP_200_OK) -> Response:
     serializer = (
         DisclosureRequestOutput if calling_agency(request) is not None
         else StaffDisclosureRequestOutput
@@ -201,7 +199,7 @@ def request_body(request: Request, disclosure: DisclosureRequest,
 
 
 def _reload(disclosure: DisclosureRequest) -> DisclosureRequest:
-    return selectors.request_get_for_staff(request_id=disclosure.pk)
+    return selectors.disclosure_get_for_staff(disclosure_id=disclosure.pk)
 
 
 _ID = OpenApiParameter("request_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
@@ -231,10 +229,10 @@ class DisclosureRequestListCreateApi(APIView):
     def get(self, request: Request) -> Response:
         agency = calling_agency(request)
         if agency is not None:
-            found = selectors.request_list_for_agency(agency=agency)
+            found = selectors.disclosure_list_for_agency(agency=agency)
             serializer: type[serializers.Serializer] = DisclosureRequestOutput
         else:
-            found = selectors.request_list_for_staff(state=request.query_params.get("state"))
+            found = selectors.disclosure_list_for_staff(state=request.query_params.get("state"))
             serializer = StaffDisclosureRequestOutput
         return Response(serializer(found[:_LIST_LIMIT], many=True).data)
 
@@ -279,7 +277,7 @@ class DisclosureRequestListCreateApi(APIView):
                 raise serializers.ValidationError(
                     {"agency": [serializers.ErrorDetail("Unknown agency.", code="invalid")]}
                 )
-            channel, entered_by = DisclosureRequest.Channel.PAPER, request.user
+            channel, entered_by = DisclosureRequest.Channel.PAPER, required_staff(request)
         officer = data["officer"]
         document = data["document"]
         nondisclosure = data.get("nondisclosure") or {}
@@ -301,11 +299,10 @@ class DisclosureRequestListCreateApi(APIView):
             nondisclosure_basis=nondisclosure.get("basis", ""),
             emergency_facts=data["emergency_facts"],
         )
-        created = intake.request_create(
-            agency=agency, submission=submission, channel=channel,
-            entered_by=entered_by,  # type: ignore[arg-type]
+        created = intake.disclosure_create(
+            agency=agency, submission=submission, channel=channel, entered_by=entered_by
         )
-        response = request_body(request, _reload(created), status.HTTP_201_CREATED)
+        response = disclosure_response(request, _reload(created), status.HTTP_201_CREATED)
         response["Location"] = f"/api/v1/disclosure-requests/{created.pk}"
         return response
 
@@ -316,7 +313,7 @@ class DisclosureRequestDetailApi(APIView):
     @extend_schema(operation_id="disclosure_request_get", parameters=[_ID],
                    responses={200: StaffDisclosureRequestOutput, **_ERRORS})
     def get(self, request: Request, request_id: UUID) -> Response:
-        return request_body(request, request_for_caller(request, request_id))
+        return disclosure_response(request, disclosure_for_caller(request, request_id))
 
 
 class DisclosureRequestDocumentApi(APIView):
@@ -330,9 +327,9 @@ class DisclosureRequestDocumentApi(APIView):
                     "every reading is logged.",
     )
     def get(self, request: Request, request_id: UUID) -> HttpResponse:
-        disclosure = selectors.request_get_for_staff(request_id=request_id)
-        name, content_type, content = review.request_document_open(
-            request=disclosure, staff=request.user  # type: ignore[arg-type]
+        disclosure = selectors.disclosure_get_for_staff(disclosure_id=request_id)
+        name, content_type, content = review.disclosure_document_open(
+            disclosure=disclosure, staff=required_staff(request)
         )
         response = HttpResponse(content, content_type=content_type)
         safe_name = re.sub(r'[^A-Za-z0-9._ -]', "_", name)
@@ -359,9 +356,9 @@ class _StaffAction(APIView):
             payload = self.input_class(data=request.data)
             payload.is_valid(raise_exception=True)
             data = dict(payload.validated_data)
-        disclosure = selectors.request_get_for_staff(request_id=request_id)
+        disclosure = selectors.disclosure_get_for_staff(disclosure_id=request_id)
         self.act(request, disclosure, data)
-        return request_body(request, _reload(disclosure))
+        return disclosure_response(request, _reload(disclosure))
 
 
 class DisclosureRequestReviewApi(_StaffAction):
@@ -374,7 +371,7 @@ class DisclosureRequestReviewApi(_StaffAction):
         return super().post(request, request_id)
 
     def act(self, request: Request, disclosure: DisclosureRequest, data: dict[str, Any]) -> None:
-        review.request_review_start(request=disclosure, reviewer=request.user)  # type: ignore[arg-type]
+        review.disclosure_review_start(disclosure=disclosure, reviewer=required_staff(request))
 
 
 class DisclosureRequestApproveApi(_StaffAction):
@@ -393,8 +390,8 @@ class DisclosureRequestApproveApi(_StaffAction):
         return super().post(request, request_id)
 
     def act(self, request: Request, disclosure: DisclosureRequest, data: dict[str, Any]) -> None:
-        review.request_approve(request=disclosure, approver=request.user,  # type: ignore[arg-type]
-                               reason=data["reason"])
+        review.disclosure_approve(disclosure=disclosure, approver=required_staff(request),
+                                  reason=data["reason"])
 
 
 class DisclosureRequestRejectApi(_StaffAction):
@@ -407,8 +404,8 @@ class DisclosureRequestRejectApi(_StaffAction):
         return super().post(request, request_id)
 
     def act(self, request: Request, disclosure: DisclosureRequest, data: dict[str, Any]) -> None:
-        review.request_reject(request=disclosure, approver=request.user,  # type: ignore[arg-type]
-                              reason=data["reason"])
+        review.disclosure_reject(disclosure=disclosure, approver=required_staff(request),
+                                 reason=data["reason"])
 
 
 class QuestionInput(StrictSerializer):
@@ -427,8 +424,8 @@ class DisclosureRequestInformationRequestApi(_StaffAction):
         return super().post(request, request_id)
 
     def act(self, request: Request, disclosure: DisclosureRequest, data: dict[str, Any]) -> None:
-        review.request_information_ask(request=disclosure, staff=request.user,  # type: ignore[arg-type]
-                                       question=data["question"])
+        review.disclosure_information_ask(disclosure=disclosure, staff=required_staff(request),
+                                          question=data["question"])
 
 
 class CallbackInput(StrictSerializer):
@@ -454,8 +451,8 @@ class DisclosureRequestCallbackVerificationApi(_StaffAction):
         return super().post(request, request_id)
 
     def act(self, request: Request, disclosure: DisclosureRequest, data: dict[str, Any]) -> None:
-        review.request_callback_verify(request=disclosure, staff=request.user,  # type: ignore[arg-type]
-                                       method=data["method"], notes=data["notes"])
+        review.disclosure_callback_verify(disclosure=disclosure, staff=required_staff(request),
+                                          method=data["method"], notes=data["notes"])
 
 
 class RetrospectiveInput(StrictSerializer):
@@ -478,8 +475,8 @@ class DisclosureRequestRetrospectiveReviewApi(_StaffAction):
         return super().post(request, request_id)
 
     def act(self, request: Request, disclosure: DisclosureRequest, data: dict[str, Any]) -> None:
-        review.request_retrospective_review(
-            request=disclosure, approver=request.user,  # type: ignore[arg-type]
+        review.disclosure_retrospective_review(
+            disclosure=disclosure, approver=required_staff(request),
             upheld=data["upheld"], reason=data["reason"],
         )
 
@@ -499,10 +496,10 @@ class DisclosureRequestWithdrawApi(_AgencyAction):
         payload = WithdrawInput(data=request.data)
         payload.is_valid(raise_exception=True)
         agency = required_agency(request)
-        disclosure = selectors.request_get_for_agency(agency=agency, request_id=request_id)
-        review.request_withdraw(request=disclosure, agency=agency,
-                                reason=payload.validated_data["reason"])
-        return request_body(request, _reload(disclosure))
+        disclosure = selectors.disclosure_get_for_agency(agency=agency, disclosure_id=request_id)
+        review.disclosure_withdraw(disclosure=disclosure, agency=agency,
+                                   reason=payload.validated_data["reason"])
+        return disclosure_response(request, _reload(disclosure))
 
 
 class AnswerInput(StrictSerializer):
@@ -518,10 +515,10 @@ class DisclosureRequestInformationResponseApi(_AgencyAction):
         payload = AnswerInput(data=request.data)
         payload.is_valid(raise_exception=True)
         agency = required_agency(request)
-        disclosure = selectors.request_get_for_agency(agency=agency, request_id=request_id)
-        review.request_information_answer(request=disclosure, agency=agency,
-                                          answer=payload.validated_data["answer"])
-        return request_body(request, _reload(disclosure))
+        disclosure = selectors.disclosure_get_for_agency(agency=agency, disclosure_id=request_id)
+        review.disclosure_information_answer(disclosure=disclosure, agency=agency,
+                                             answer=payload.validated_data["answer"])
+        return disclosure_response(request, _reload(disclosure))
 
 
 class LegalBasisOutput(serializers.Serializer):

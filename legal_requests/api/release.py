@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
+from uuid import UUID
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -14,17 +14,22 @@ from rest_framework.views import APIView
 
 from accounts.authentication import StaffTokenAuthentication
 from accounts.permissions import AgencyKey, HasRole
+from accounts.principals import required_agency, required_staff
 from accounts.roles import Role
 from escrow.api.serializers import StrictSerializer
-from legal_requests.release_selectors import release_status_get
-from legal_requests.services.package import release_package_fetch
-from legal_requests.services.release import (
-    SEALED_PACKAGE_FORMAT,
-    ReleaseChallenge,
-    release_challenge_get,
+from escrow.crypto.encoding import b64encode
+from legal_requests.selectors import (
+    disclosure_get_for_agency,
+    disclosure_get_for_staff,
+    release_status_get,
+)
+from legal_requests.services.release.challenge import ReleaseChallenge, release_challenge_get
+from legal_requests.services.release.delivery import release_package_fetch
+from legal_requests.services.release.partials import (
     release_partial_submit,
     release_refusal_submit,
 )
+from legal_requests.services.release.sealing import SEALED_PACKAGE_FORMAT
 
 CHALLENGE_FORMAT = "identity-escrow-release-challenge/1"
 
@@ -160,28 +165,31 @@ class SealedPackageOutput(serializers.Serializer):
     sealed_package = serializers.CharField(help_text="base64 sealed box")
 
 
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
+def _challenge_summary(challenge: ReleaseChallenge) -> dict[str, Any]:
+    """What the custodian is asked to consent to, as their tool shows it."""
+    disclosure = challenge.disclosure
+    agency, basis = disclosure.agency, disclosure.legal_basis
+    return {
+        "id": str(disclosure.pk),
+        "reference": disclosure.reference,
+        "state": disclosure.state,
+        "agency": {"name": agency.name, "jurisdiction": agency.jurisdiction_id},
+        "legal_basis": {"code": basis.code, "name": basis.name},
+        "issuing_authority": disclosure.issuing_authority,
+        "fields": challenge.fields,
+        "pseudonym_count": challenge.pseudonym_count,
+        "expires_at": disclosure.expires_at.isoformat(),
+        "is_emergency": disclosure.is_emergency,
+    }
 
 
 def challenge_document(challenge: ReleaseChallenge) -> dict[str, Any]:
-    request = challenge.request
+    disclosure = challenge.disclosure
     proof = challenge.approval_proof
     return {
         "format": CHALLENGE_FORMAT,
-        "request": {
-            "id": str(request.pk),
-            "reference": request.reference,
-            "state": request.state,
-            "agency": {"name": request.agency.name, "jurisdiction": request.agency.jurisdiction_id},
-            "legal_basis": {"code": request.legal_basis.code, "name": request.legal_basis.name},
-            "issuing_authority": request.issuing_authority,
-            "fields": challenge.fields,
-            "pseudonym_count": challenge.pseudonym_count,
-            "expires_at": request.expires_at.isoformat(),
-            "is_emergency": request.is_emergency,
-        },
-        "context": {"request_id": str(request.pk), "approval_log_index": proof.log_index},
+        "request": _challenge_summary(challenge),
+        "context": {"request_id": str(disclosure.pk), "approval_log_index": proof.log_index},
         "escrow_key": {
             "epoch": challenge.escrow_key.epoch,
             "threshold": challenge.escrow_key.threshold,
@@ -192,10 +200,10 @@ def challenge_document(challenge: ReleaseChallenge) -> dict[str, Any]:
         "approval": {
             "log_index": proof.log_index,
             "tree_size": proof.tree_size,
-            "root_hash": _b64(proof.root_hash),
+            "root_hash": b64encode(proof.root_hash),
             "checkpoint": proof.checkpoint_text,
-            "inclusion_proof": [_b64(p) for p in proof.inclusion_proof],
-            "leaf": _b64(challenge.approval_leaf),
+            "inclusion_proof": [b64encode(p) for p in proof.inclusion_proof],
+            "leaf": b64encode(challenge.approval_leaf),
         },
         # Every target's enrolment id (random, not personal), so the tool can match them
         # against the digest in the logged approval.
@@ -203,12 +211,12 @@ def challenge_document(challenge: ReleaseChallenge) -> dict[str, Any]:
         # Each target's enrolment entry commits to its fields' points R (see the tool).
         "enrolments": [
             {
-                "record_id": proof.record_id,
-                "log_index": proof.log_index,
-                "leaf": _b64(proof.leaf),
-                "inclusion_proof": [_b64(p) for p in proof.inclusion_proof],
+                "record_id": enrolment.record_id,
+                "log_index": enrolment.log_index,
+                "leaf": b64encode(enrolment.leaf),
+                "inclusion_proof": [b64encode(p) for p in enrolment.inclusion_proof],
             }
-            for proof in challenge.enrolment_proofs
+            for enrolment in challenge.enrolment_proofs
         ],
         "items": [
             {
@@ -233,8 +241,9 @@ class ReleaseStatusApi(APIView):
     ]
 
     @extend_schema(operation_id="release_status", responses={200: ReleaseStatusOutput})
-    def get(self, request: Request, request_id: str) -> Response:
-        return Response(ReleaseStatusOutput(release_status_get(request_id=request_id)).data)
+    def get(self, request: Request, request_id: UUID) -> Response:
+        disclosure = disclosure_get_for_staff(disclosure_id=request_id)
+        return Response(ReleaseStatusOutput(release_status_get(disclosure=disclosure)).data)
 
 
 class ReleaseChallengeApi(APIView):
@@ -252,9 +261,10 @@ class ReleaseChallengeApi(APIView):
         ),
         responses={200: ReleaseChallengeOutput},
     )
-    def get(self, request: Request, request_id: str) -> Response:
+    def get(self, request: Request, request_id: UUID) -> Response:
         challenge = release_challenge_get(
-            request_id=request_id, custodian=request.user  # type: ignore[arg-type]
+            disclosure=disclosure_get_for_staff(disclosure_id=request_id),
+            custodian=required_staff(request),
         )
         return Response(ReleaseChallengeOutput(challenge_document(challenge)).data)
 
@@ -267,21 +277,20 @@ class ReleasePartialApi(APIView):
 
     @extend_schema(operation_id="release_partial_submit", request=ReleasePartialInput,
                    responses={201: ReleasePartialOutput})
-    def post(self, request: Request, request_id: str) -> Response:
+    def post(self, request: Request, request_id: UUID) -> Response:
         payload = ReleasePartialInput(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        custodian = request.user
+        custodian = required_staff(request)
+        disclosure = disclosure_get_for_staff(disclosure_id=request_id)
         if "refusal_reason" in data:
             release_refusal_submit(
-                request_id=request_id, custodian=custodian,  # type: ignore[arg-type]
-                reason=data["refusal_reason"],
+                disclosure=disclosure, custodian=custodian, reason=data["refusal_reason"]
             )
             return Response(ReleasePartialOutput({"decision": "refusal"}).data,
                             status=status.HTTP_201_CREATED)
         outcome = release_partial_submit(
-            request_id=request_id, custodian=custodian,  # type: ignore[arg-type]
-            partial_data=data["partial"],
+            disclosure=disclosure, custodian=custodian, partial_data=data["partial"]
         )
         body = ReleasePartialOutput(
             {
@@ -313,11 +322,11 @@ class DisclosurePackageApi(APIView):
         ],
         responses={200: SealedPackageOutput},
     )
-    def get(self, request: Request, request_id: str) -> HttpResponse:
-        agency = request.user.agency  # type: ignore[union-attr]
+    def get(self, request: Request, request_id: UUID) -> HttpResponse:
+        agency = required_agency(request)
         delivered = release_package_fetch(
-            request_id=request_id,
-            agency_id=agency.pk,
+            disclosure=disclosure_get_for_agency(agency=agency, disclosure_id=request_id),
+            agency=agency,
             download_secret=request.headers.get("Download-Secret"),
         )
         response: HttpResponse
@@ -325,11 +334,11 @@ class DisclosurePackageApi(APIView):
             response = Response(
                 {
                     "format": SEALED_PACKAGE_FORMAT,
-                    "request_id": str(delivered.request.pk),
-                    "reference": delivered.request.reference,
+                    "request_id": str(delivered.disclosure.pk),
+                    "reference": delivered.disclosure.reference,
                     "encryption": "x25519-xsalsa20poly1305-sealedbox",
                     "package_sha256": delivered.package_sha256.hex(),
-                    "sealed_package": _b64(delivered.body),
+                    "sealed_package": b64encode(delivered.body),
                 }
             )
         else:

@@ -25,7 +25,6 @@ from escrow.log.events import Actor, event_record
 from escrow.vault.identity import IDENTITY_FIELDS
 from escrow.vault.models import Enrolment
 from escrow.vault.selectors import UnknownPseudonyms, pseudonyms_resolve
-from legal_requests import workflow
 from legal_requests.models import DisclosureRequest, LegalBasis, RequestTarget
 from legal_requests.services import notifications
 
@@ -128,9 +127,9 @@ class Submission:
     emergency_facts: str = ""
 
 
-def document_associated_data(request_id: uuid.UUID) -> bytes:
+def document_associated_data(disclosure_id: uuid.UUID) -> bytes:
     # Binds the sealed document to its request row: a swapped blob fails to open.
-    return b"disclosure-document\x00" + str(request_id).encode()
+    return b"disclosure-document\x00" + str(disclosure_id).encode()
 
 
 def _actor_for(agency: Agency, entered_by: User | None) -> Actor:
@@ -193,9 +192,9 @@ def _new_reference(year: int) -> str:
     return f"DR-{year}-{body}"
 
 
-def _request_insert(
+def _disclosure_insert(
     *,
-    request_id: uuid.UUID,
+    disclosure_id: uuid.UUID,
     agency: Agency,
     channel: str,
     entered_by: User | None,
@@ -212,7 +211,7 @@ def _request_insert(
             # A savepoint, so a reference collision does not poison the outer transaction.
             with transaction.atomic():
                 return DisclosureRequest.objects.create(
-                    id=request_id,
+                    id=disclosure_id,
                     reference=_new_reference(year),
                     channel=channel,
                     agency=agency,
@@ -245,7 +244,67 @@ def _request_insert(
     raise RuntimeError("could not allocate a request reference")  # pragma: no cover
 
 
-def request_create(
+def _admitted(
+    *, agency: Agency, submission: Submission, channel: str, actor: Actor, now: datetime
+) -> tuple[LegalBasis, list[tuple[str, Enrolment]]]:
+    """The legal basis and the distinct targets, or the refusal, logged, raised."""
+    try:
+        basis = _check(agency=agency, submission=submission, now=now)
+        try:
+            resolved = pseudonyms_resolve(pseudonyms=submission.pseudonyms)
+        except UnknownPseudonyms as exc:
+            raise UnknownTargets(exc.positions) from None
+    except IntakeRefused as error:
+        code = submission.legal_basis_code
+        known = LegalBasis.objects.filter(code=code).exists()
+        raise _refuse(agency=agency, channel=channel, actor=actor, error=error,
+                      legal_basis=code if known else "") from None
+    # Two spellings of one pseudonym name one target.
+    targets: list[tuple[str, Enrolment]] = []
+    for pseudonym, enrolment in resolved:
+        if all(enrolment.pk != e.pk for _, e in targets):
+            targets.append((pseudonym, enrolment))
+    return basis, targets
+
+
+def _received_record(
+    disclosure: DisclosureRequest, *, actor: Actor, submission: Submission,
+    targets: list[tuple[str, Enrolment]], digest: bytes, now: datetime,
+) -> None:
+    """The `disclosure.received` event: counts in the clear, who and what sealed."""
+    officer = submission.officer
+    basis = disclosure.legal_basis
+    event_record(
+        event_type="disclosure.received",
+        actor=actor,
+        object_ref=disclosure.object_ref,
+        occurred_at=now,
+        details={
+            "reference": disclosure.reference,
+            "channel": disclosure.channel,
+            "jurisdiction": disclosure.agency.jurisdiction_id,
+            "legal_basis": basis.code,
+            "emergency": basis.is_emergency,
+            "fields": list(disclosure.requested_fields),
+            "target_count": len(targets),
+            "nondisclosure": submission.nondisclosure_until is not None,
+            "document_sha256": digest.hex(),
+            "issued_on": submission.issued_on.isoformat(),
+            "expires_at": submission.expires_at.isoformat(),
+        },
+        sealed={
+            "agency": str(disclosure.agency.pk),
+            "case_reference": submission.case_reference,
+            "officer": {"name": officer.name, "email": officer.email, "phone": officer.phone,
+                        "rank": officer.rank, "badge": officer.badge},
+            "issuing_authority": submission.issuing_authority,
+            "pseudonyms": [p for p, _ in targets],
+            "enrolments": [str(e.pk) for _, e in targets],
+        },
+    )
+
+
+def disclosure_create(
     *,
     agency: Agency,
     submission: Submission,
@@ -261,68 +320,27 @@ def request_create(
         raise ValueError("a paper request needs the intake officer who entered it, and only it")
     now = timezone.now()
     actor = _actor_for(agency, entered_by)
-    try:
-        basis = _check(agency=agency, submission=submission, now=now)
-        try:
-            resolved = pseudonyms_resolve(pseudonyms=submission.pseudonyms)
-        except UnknownPseudonyms as exc:
-            raise UnknownTargets(exc.positions) from None
-    except IntakeRefused as error:
-        code = submission.legal_basis_code
-        known = LegalBasis.objects.filter(code=code).exists()
-        raise _refuse(agency=agency, channel=channel, actor=actor, error=error,
-                      legal_basis=code if known else "") from None
-
-    # Two spellings of one pseudonym name one target.
-    targets: list[tuple[str, Enrolment]] = []
-    for pseudonym, enrolment in resolved:
-        if all(enrolment.pk != e.pk for _, e in targets):
-            targets.append((pseudonym, enrolment))
-    request_id = uuid.uuid4()
+    basis, targets = _admitted(
+        agency=agency, submission=submission, channel=channel, actor=actor, now=now
+    )
+    disclosure_id = uuid.uuid4()
     document = submission.document
     digest = hashlib.sha256(document.content).digest()
     sealed_document = blob_seal(
         key=service_key(DOCUMENT_KEY_PURPOSE),
         plaintext=document.content,
-        associated_data=document_associated_data(request_id),
+        associated_data=document_associated_data(disclosure_id),
     )
-    officer = submission.officer
     with transaction.atomic():
-        request = _request_insert(
-            request_id=request_id, agency=agency, channel=channel, entered_by=entered_by,
+        disclosure = _disclosure_insert(
+            disclosure_id=disclosure_id, agency=agency, channel=channel, entered_by=entered_by,
             submission=submission, basis=basis, sealed_document=sealed_document, digest=digest,
             year=now.year,
         )
         RequestTarget.objects.bulk_create(
-            [RequestTarget(request=request, pseudonym=p, enrolment=e) for p, e in targets]
+            [RequestTarget(request=disclosure, pseudonym=p, enrolment=e) for p, e in targets]
         )
-        event_record(
-            event_type="disclosure.received",
-            actor=actor,
-            object_ref=workflow.request_object_ref(request),
-            occurred_at=now,
-            details={
-                "reference": request.reference,
-                "channel": channel,
-                "jurisdiction": agency.jurisdiction_id,
-                "legal_basis": basis.code,
-                "emergency": basis.is_emergency,
-                "fields": list(request.requested_fields),
-                "target_count": len(targets),
-                "nondisclosure": submission.nondisclosure_until is not None,
-                "document_sha256": digest.hex(),
-                "issued_on": submission.issued_on.isoformat(),
-                "expires_at": submission.expires_at.isoformat(),
-            },
-            sealed={
-                "agency": str(agency.pk),
-                "case_reference": submission.case_reference,
-                "officer": {"name": officer.name, "email": officer.email, "phone": officer.phone,
-                            "rank": officer.rank, "badge": officer.badge},
-                "issuing_authority": submission.issuing_authority,
-                "pseudonyms": [p for p, _ in targets],
-                "enrolments": [str(e.pk) for _, e in targets],
-            },
-        )
-        notifications.notify_on_commit(notifications.REQUEST_RECEIVED, request)
-    return request
+        _received_record(disclosure, actor=actor, submission=submission, targets=targets,
+                         digest=digest, now=now)
+        notifications.notify_on_commit(notifications.REQUEST_RECEIVED, disclosure)
+    return disclosure

@@ -17,11 +17,14 @@ from django.core.mail import send_mass_mail
 
 from accounts.roles import Role
 from escrow.jobs import task_enqueue_on_commit
-from escrow.vault.models import CustodianKey, EscrowKey
+from escrow.vault.models import CustodianKey
+from escrow.vault.selectors import escrow_key_active_row
 from legal_requests.models import DisclosureRequest
 from legal_requests.selectors import (
-    request_approver_ids,
-    request_intake_staff_ids,
+    DisclosureRequestNotFound,
+    disclosure_get_for_staff,
+    disclosure_intake_staff_ids,
+    disclosure_involved_staff_ids,
     staff_with_role,
 )
 
@@ -51,11 +54,11 @@ class Notice:
     recipients: list[str]
 
 
-def notify_on_commit(kind: str, request: DisclosureRequest) -> None:
-    """Queue a notice about `request`, sent only if the surrounding transaction commits."""
+def notify_on_commit(kind: str, disclosure: DisclosureRequest) -> None:
+    """Queue a notice about `disclosure`, sent only if the surrounding transaction commits."""
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind}")
-    task_enqueue_on_commit(NOTIFICATION_SEND_TASK, kind, str(request.pk))
+    task_enqueue_on_commit(NOTIFICATION_SEND_TASK, kind, str(disclosure.pk))
 
 
 def _emails(users: Iterable[User], exclude: set[int] | None = None) -> list[str]:
@@ -66,7 +69,7 @@ def _emails(users: Iterable[User], exclude: set[int] | None = None) -> list[str]
 def _custodians() -> list[User]:
     # The holders of the active key's shares when the ceremony recorded them; otherwise
     # everyone with the custodian role.
-    active = EscrowKey.objects.filter(is_active=True).first()
+    active = escrow_key_active_row()
     holders = (
         User.objects.filter(
             pk__in=CustodianKey.objects.filter(escrow_key=active).values("user_id"), is_active=True
@@ -77,23 +80,31 @@ def _custodians() -> list[User]:
     return list(holders) or list(staff_with_role(Role.CUSTODIAN))
 
 
-def notice_compose(kind: str, request: DisclosureRequest) -> Notice:
-    ref = request.reference
-    involved = request_intake_staff_ids(request) | request_approver_ids(request)
+def _administrators() -> list[str]:
+    # Escalations also reach the operator's ADMINS, who may hold no staff account.
+    admins = _emails(staff_with_role(Role.ADMINISTRATOR))
+    admins += [email for _, email in getattr(settings, "ADMINS", [])]
+    return sorted(set(admins))
+
+
+def notice_compose(kind: str, disclosure: DisclosureRequest) -> Notice:
+    ref = disclosure.reference
+    involved = disclosure_involved_staff_ids(disclosure)
+    review_due = disclosure.review_due_at.isoformat() if disclosure.review_due_at else "-"
     if kind == REQUEST_RECEIVED:
         return Notice(
             subject=f"[escrow] New disclosure request {ref}",
             body=f"Disclosure request {ref} was received and awaits review.",
             recipients=_emails(staff_with_role(Role.INTAKE_OFFICER),
-                               exclude=request_intake_staff_ids(request)),
+                               exclude=disclosure_intake_staff_ids(disclosure)),
         )
     if kind == APPROVAL_PENDING:
         return Notice(
             subject=f"[escrow] Disclosure request {ref} awaits approval",
             body=(
                 f"Disclosure request {ref} is in review and awaits "
-                f"{request.legal_basis.approvals_required} approval(s). Its legal document "
-                f"expires at {request.expires_at.isoformat()}."
+                f"{disclosure.legal_basis.approvals_required} approval(s). Its legal document "
+                f"expires at {disclosure.expires_at.isoformat()}."
             ),
             recipients=_emails(staff_with_role(Role.APPROVER), exclude=involved),
         )
@@ -103,54 +114,47 @@ def notice_compose(kind: str, request: DisclosureRequest) -> Notice:
             body=(
                 f"Disclosure request {ref} is approved. Verify its approval event in a signed "
                 f"checkpoint and respond with your custodian tool before "
-                f"{request.expires_at.isoformat()}."
+                f"{disclosure.expires_at.isoformat()}."
             ),
             recipients=_emails(_custodians(), exclude=involved),
         )
     if kind == INFORMATION_REQUESTED:
-        agency = request.agency
+        agency = disclosure.agency
         return Notice(
             subject=f"[escrow] Information requested on {ref}",
             body=f"The escrow needs more information on disclosure request {ref}. "
                  "Read the question and answer it through the API.",
-            recipients=sorted({agency.callback_email, request.officer_email} - {""}),
+            recipients=sorted({agency.callback_email, disclosure.officer_email} - {""}),
         )
     if kind == RETROSPECTIVE_REVIEW_DUE:
         return Notice(
             subject=f"[escrow] Retrospective review due for emergency request {ref}",
             body=(
                 f"Emergency disclosure request {ref} was approved on one approval. Two other "
-                f"approvers must review it by "
-                f"{request.review_due_at.isoformat() if request.review_due_at else '-'}."
+                f"approvers must review it by {review_due}."
             ),
             recipients=_emails(staff_with_role(Role.APPROVER), exclude=involved),
         )
     if kind == REVIEW_ESCALATED:
-        admins = _emails(staff_with_role(Role.ADMINISTRATOR))
-        admins += [email for _, email in getattr(settings, "ADMINS", [])]
         return Notice(
             subject=f"[escrow] OVERDUE retrospective review of emergency request {ref}",
             body=(
                 f"The retrospective review of emergency disclosure request {ref} was due by "
-                f"{request.review_due_at.isoformat() if request.review_due_at else '-'} and "
-                "is incomplete. It has been escalated and will be counted in the "
-                "transparency report."
+                f"{review_due} and is incomplete. It has been escalated and will be counted "
+                "in the transparency report."
             ),
-            recipients=sorted(set(admins)),
+            recipients=_administrators(),
         )
     raise ValueError(f"unknown notification kind {kind}")
 
 
-def notification_send(*, kind: str, request_id: UUID | str) -> int:
+def notification_send(*, kind: str, disclosure_id: UUID) -> int:
     """Compose and send one notice; returns how many messages went out."""
-    request = (
-        DisclosureRequest.objects.select_related("agency", "legal_basis")
-        .filter(pk=request_id)
-        .first()
-    )
-    if request is None:
+    try:
+        disclosure = disclosure_get_for_staff(disclosure_id=disclosure_id)
+    except DisclosureRequestNotFound:
         return 0
-    notice = notice_compose(kind, request)
+    notice = notice_compose(kind, disclosure)
     if not notice.recipients:
         return 0
     # One message per recipient, so recipients do not learn each other's addresses.

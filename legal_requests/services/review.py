@@ -6,7 +6,7 @@ Separation of duties (see docs/disclosure-workflow.md):
   legal basis requires;
 - a person serves a request in one capacity only: an approver of a request may not be
   one of its custodians (the release service refuses custodian responses from
-  `request_approver_ids`), and a custodian who responded may not approve or review it.
+  `disclosure_approver_ids`), and a custodian who responded may not approve or review it.
 
 Every service takes the request's row lock first, re-checks state and expiry on the
 locked row, and writes its audit event in the same transaction.
@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
+from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -30,10 +31,9 @@ from accounts.selectors import user_has_role
 from escrow.crypto.sealing import blob_unseal
 from escrow.keys import service_key
 from escrow.log.events import Actor, event_record
-from legal_requests import workflow
 from legal_requests.models import Approval, CustodianResponse, DisclosureRequest
-from legal_requests.selectors import request_approver_ids, request_intake_staff_ids
-from legal_requests.services import notifications
+from legal_requests.selectors import disclosure_approver_ids, disclosure_intake_staff_ids
+from legal_requests.services import notifications, workflow
 from legal_requests.services.intake import DOCUMENT_KEY_PURPOSE, document_associated_data
 
 T = TypeVar("T")
@@ -46,15 +46,18 @@ class RequestStateConflict(Exception):
 
 
 class RequestExpired(Exception):
-    """The legal document has expired: the request can no longer be approved or released."""
+    """The legal document has expired: the request can no longer be approved or released.
+
+    Also raised by the release (legal_requests/services/release/preconditions.py).
+    """
 
 
 class RoleRequired(Exception):
     """The staff member does not hold the role this action needs."""
 
 
-class SeparationOfDuties(Exception):
-    """This person may not take this action on this request."""
+class ReviewSeparationOfDuties(Exception):
+    """This person may not review, verify or decide this request (see the module's rules)."""
 
 
 class AlreadyDecided(Exception):
@@ -80,15 +83,15 @@ def _require_role(user: User, *roles: Role) -> Role:
     raise RoleRequired(f"this action needs the role {' or '.join(str(r) for r in roles)}")
 
 
-def _locked(request: DisclosureRequest) -> DisclosureRequest:
+def _locked(disclosure: DisclosureRequest) -> DisclosureRequest:
     return (
         DisclosureRequest.objects.select_for_update(of=("self",))
         .select_related("legal_basis", "agency")
-        .get(pk=request.pk)
+        .get(pk=disclosure.pk)
     )
 
 
-def _expiring(action: Callable[[], T], request: DisclosureRequest) -> T:
+def _expiring(action: Callable[[], T], disclosure: DisclosureRequest) -> T:
     """Run `action`; if it found the request expired, move it to expired, then re-raise.
 
     The move happens in its own transaction after the action's has rolled back, so the
@@ -97,34 +100,36 @@ def _expiring(action: Callable[[], T], request: DisclosureRequest) -> T:
     try:
         return action()
     except RequestExpired:
-        request_expire(request_id=request.pk)
+        disclosure_expire(disclosure_id=disclosure.pk)
         raise
 
 
-def _check_not_expired(request: DisclosureRequest, now: datetime) -> None:
-    if request.expires_at <= now:
+def _check_not_expired(disclosure: DisclosureRequest, now: datetime) -> None:
+    if disclosure.expires_at <= now:
         raise RequestExpired("the legal document expired; the request can no longer proceed")
 
 
-def _check_state(request: DisclosureRequest, *states: str) -> None:
-    if request.state not in states:
+def _check_state(disclosure: DisclosureRequest, *states: str) -> None:
+    if disclosure.state not in states:
         raise RequestStateConflict(
-            f"the request is {request.state}; this needs {' or '.join(states)}"
+            f"the request is {disclosure.state}; this needs {' or '.join(states)}"
         )
 
 
-def _details(request: DisclosureRequest, **extra: Any) -> dict[str, Any]:
-    return {"reference": request.reference, **extra}
+def _details(disclosure: DisclosureRequest, **extra: Any) -> dict[str, Any]:
+    return {"reference": disclosure.reference, **extra}
 
 
-def request_review_start(*, request: DisclosureRequest, reviewer: User) -> DisclosureRequest:
+def disclosure_review_start(
+    *, disclosure: DisclosureRequest, reviewer: User
+) -> DisclosureRequest:
     """received -> in_review. The reviewer may not later decide the request."""
     role = _require_role(reviewer, Role.INTAKE_OFFICER, Role.APPROVER)
 
     def act() -> DisclosureRequest:
         with transaction.atomic():
-            locked = _locked(request)
-            _check_state(locked, workflow.RECEIVED)
+            locked = _locked(disclosure)
+            _check_state(locked, DisclosureRequest.State.RECEIVED)
             _check_not_expired(locked, timezone.now())
             locked.reviewed_by = reviewer
             workflow.start_review(locked, actor=_staff_actor(reviewer, role),
@@ -132,19 +137,19 @@ def request_review_start(*, request: DisclosureRequest, reviewer: User) -> Discl
             notifications.notify_on_commit(notifications.APPROVAL_PENDING, locked)
             return locked
 
-    return _expiring(act, request)
+    return _expiring(act, disclosure)
 
 
-def request_information_ask(
-    *, request: DisclosureRequest, staff: User, question: str
+def disclosure_information_ask(
+    *, disclosure: DisclosureRequest, staff: User, question: str
 ) -> DisclosureRequest:
     """in_review -> needs_information, with the question for the agency."""
     role = _require_role(staff, Role.INTAKE_OFFICER, Role.APPROVER)
 
     def act() -> DisclosureRequest:
         with transaction.atomic():
-            locked = _locked(request)
-            _check_state(locked, workflow.IN_REVIEW)
+            locked = _locked(disclosure)
+            _check_state(locked, DisclosureRequest.State.IN_REVIEW)
             _check_not_expired(locked, timezone.now())
             locked.information_request = question
             locked.information_response = ""
@@ -157,20 +162,20 @@ def request_information_ask(
             notifications.notify_on_commit(notifications.INFORMATION_REQUESTED, locked)
             return locked
 
-    return _expiring(act, request)
+    return _expiring(act, disclosure)
 
 
-def request_information_answer(
-    *, request: DisclosureRequest, agency: Agency, answer: str
+def disclosure_information_answer(
+    *, disclosure: DisclosureRequest, agency: Agency, answer: str
 ) -> DisclosureRequest:
     """needs_information -> in_review, by the agency that filed the request."""
 
     def act() -> DisclosureRequest:
         with transaction.atomic():
-            locked = _locked(request)
+            locked = _locked(disclosure)
             if locked.agency_id != agency.pk:
                 raise RequestStateConflict("the request belongs to another agency")
-            _check_state(locked, workflow.NEEDS_INFORMATION)
+            _check_state(locked, DisclosureRequest.State.NEEDS_INFORMATION)
             _check_not_expired(locked, timezone.now())
             locked.information_response = answer
             workflow.answer_information(
@@ -182,16 +187,19 @@ def request_information_answer(
             notifications.notify_on_commit(notifications.APPROVAL_PENDING, locked)
             return locked
 
-    return _expiring(act, request)
+    return _expiring(act, disclosure)
 
 
-def request_withdraw(*, request: DisclosureRequest, agency: Agency, reason: str = ""
-                     ) -> DisclosureRequest:
+def disclosure_withdraw(
+    *, disclosure: DisclosureRequest, agency: Agency, reason: str = ""
+) -> DisclosureRequest:
     with transaction.atomic():
-        locked = _locked(request)
+        locked = _locked(disclosure)
         if locked.agency_id != agency.pk:
             raise RequestStateConflict("the request belongs to another agency")
-        _check_state(locked, *workflow.UNDECIDED_STATES, workflow.APPROVED)
+        _check_state(
+            locked, *DisclosureRequest.UNDECIDED_STATES, DisclosureRequest.State.APPROVED
+        )
         locked.outcome_reason = reason
         workflow.withdraw(
             locked,
@@ -202,8 +210,8 @@ def request_withdraw(*, request: DisclosureRequest, agency: Agency, reason: str 
         return locked
 
 
-def request_callback_verify(
-    *, request: DisclosureRequest, staff: User, method: str, notes: str = ""
+def disclosure_callback_verify(
+    *, disclosure: DisclosureRequest, staff: User, method: str, notes: str = ""
 ) -> DisclosureRequest:
     """Record that `staff` called the agency back on the contact details on file.
 
@@ -214,14 +222,14 @@ def request_callback_verify(
     if method not in ("phone", "email"):
         raise ValueError("method must be phone or email")
     with transaction.atomic():
-        locked = _locked(request)
+        locked = _locked(disclosure)
         if not locked.is_emergency:
             raise NotAnEmergency("only emergency requests need call-back verification")
-        _check_state(locked, *workflow.UNDECIDED_STATES)
+        _check_state(locked, *DisclosureRequest.UNDECIDED_STATES)
         if locked.callback_verified_at is not None:
             raise RequestStateConflict("the call-back verification is already recorded")
-        if staff.pk in request_approver_ids(locked):
-            raise SeparationOfDuties("an approver of this request cannot also verify it")
+        if staff.pk in disclosure_approver_ids(locked):
+            raise ReviewSeparationOfDuties("an approver of this request cannot also verify it")
         now = timezone.now()
         agency = locked.agency
         contact = agency.callback_phone if method == "phone" else agency.callback_email
@@ -231,7 +239,7 @@ def request_callback_verify(
         event_record(
             event_type="disclosure.callback_verified",
             actor=_staff_actor(staff, role),
-            object_ref=workflow.request_object_ref(locked),
+            object_ref=locked.object_ref,
             occurred_at=now,
             details=_details(locked, method=method),
             sealed={"contact_on_file": contact, "notes": notes},
@@ -240,44 +248,46 @@ def request_callback_verify(
     return locked
 
 
-def _check_may_decide(request: DisclosureRequest, approver: User) -> None:
-    if approver.pk in request_intake_staff_ids(request):
-        raise SeparationOfDuties(
+def _check_may_decide(disclosure: DisclosureRequest, approver: User) -> None:
+    if approver.pk in disclosure_intake_staff_ids(disclosure):
+        raise ReviewSeparationOfDuties(
             "whoever entered, reviewed or call-back-verified a request cannot decide it"
         )
-    if Approval.objects.filter(request=request, approver=approver).exists():
+    if Approval.objects.filter(request=disclosure, approver=approver).exists():
         raise AlreadyDecided("you have already recorded a decision on this request")
-    if CustodianResponse.objects.filter(request=request, custodian=approver).exists():
-        raise SeparationOfDuties("a custodian of this request cannot also decide it")
+    if CustodianResponse.objects.filter(request=disclosure, custodian=approver).exists():
+        raise ReviewSeparationOfDuties("a custodian of this request cannot also decide it")
 
 
-def _targets_digest(request: DisclosureRequest) -> str:
+def _targets_digest(disclosure: DisclosureRequest) -> str:
     # Enrolment ids are random UUIDs, so this digest hides them while letting a custodian
     # holding the list confirm it is the approved one.
-    ids = sorted(str(e) for e in request.targets.values_list("enrolment_id", flat=True))
+    ids = sorted(str(e) for e in disclosure.targets.values_list("enrolment_id", flat=True))
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()
 
 
-def _approval_insert(*, request: DisclosureRequest, approver: User, decision: str, stage: str,
-                     reason: str, event_details: dict[str, Any]) -> Approval:
+def _approval_insert(
+    *, disclosure: DisclosureRequest, approver: User, decision: str, stage: str, reason: str,
+    event_details: dict[str, Any],
+) -> Approval:
     event = event_record(
         event_type="disclosure.decision_recorded",
         actor=_staff_actor(approver, Role.APPROVER),
-        object_ref=workflow.request_object_ref(request),
-        details=_details(request, decision=decision, stage=stage, **event_details),
+        object_ref=disclosure.object_ref,
+        details=_details(disclosure, decision=decision, stage=stage, **event_details),
         sealed={"reason": reason},
     )
     try:
         with transaction.atomic():
             return Approval.objects.create(
-                request=request, approver=approver, decision=decision, stage=stage,
+                request=disclosure, approver=approver, decision=decision, stage=stage,
                 reason=reason, audit_event=event,
             )
     except IntegrityError:
         raise AlreadyDecided("you have already recorded a decision on this request") from None
 
 
-def request_approve(*, request: DisclosureRequest, approver: User, reason: str) -> Approval:
+def disclosure_approve(*, disclosure: DisclosureRequest, approver: User, reason: str) -> Approval:
     """Record one approval; the one that completes the count moves the request to approved.
 
     The completing approval writes `disclosure.approved`, the event custodians check in a
@@ -287,8 +297,8 @@ def request_approve(*, request: DisclosureRequest, approver: User, reason: str) 
 
     def act() -> Approval:
         with transaction.atomic():
-            locked = _locked(request)
-            _check_state(locked, workflow.IN_REVIEW)
+            locked = _locked(disclosure)
+            _check_state(locked, DisclosureRequest.State.IN_REVIEW)
             now = timezone.now()
             _check_not_expired(locked, now)
             _check_may_decide(locked, approver)
@@ -305,7 +315,7 @@ def request_approve(*, request: DisclosureRequest, approver: User, reason: str) 
                 + 1
             )
             approval = _approval_insert(
-                request=locked, approver=approver, decision=Approval.Decision.APPROVE,
+                disclosure=locked, approver=approver, decision=Approval.Decision.APPROVE,
                 stage=Approval.Stage.DECISION, reason=reason,
                 event_details={"approvals": given, "approvals_required": basis.approvals_required},
             )
@@ -313,35 +323,35 @@ def request_approve(*, request: DisclosureRequest, approver: User, reason: str) 
                 _approved(locked, approver=approver, now=now)
             return approval
 
-    return _expiring(act, request)
+    return _expiring(act, disclosure)
 
 
-def _approved(request: DisclosureRequest, *, approver: User, now: datetime) -> None:
-    basis = request.legal_basis
+def _approved(disclosure: DisclosureRequest, *, approver: User, now: datetime) -> None:
+    basis = disclosure.legal_basis
     approvers = sorted(
         Approval.objects.filter(
-            request=request, stage=Approval.Stage.DECISION, decision=Approval.Decision.APPROVE
+            request=disclosure, stage=Approval.Stage.DECISION, decision=Approval.Decision.APPROVE
         ).values_list("approver_id", flat=True)
     )
-    targets = list(request.targets.order_by("pk").values_list("pseudonym", "enrolment_id"))
-    if request.is_emergency:
-        request.review_due_at = now + timedelta(
+    targets = list(disclosure.targets.order_by("pk").values_list("pseudonym", "enrolment_id"))
+    if disclosure.is_emergency:
+        disclosure.review_due_at = now + timedelta(
             hours=settings.DISCLOSURE_EMERGENCY_REVIEW_HOURS
         )
     event = workflow.approve(
-        request,
+        disclosure,
         actor=_staff_actor(approver, Role.APPROVER),
         details={
             "legal_basis": basis.code,
             "jurisdiction": basis.jurisdiction_id,
-            "emergency": request.is_emergency,
-            "fields": list(request.requested_fields),
+            "emergency": disclosure.is_emergency,
+            "fields": list(disclosure.requested_fields),
             "target_count": len(targets),
-            "targets_sha256": _targets_digest(request),
+            "targets_sha256": _targets_digest(disclosure),
             "approvers": [str(a) for a in approvers],
             "approvals_required": basis.approvals_required,
-            "expires_at": request.expires_at.isoformat(),
-            "document_sha256": bytes(request.document_sha256).hex(),
+            "expires_at": disclosure.expires_at.isoformat(),
+            "document_sha256": bytes(disclosure.document_sha256).hex(),
         },
         sealed={
             "pseudonyms": [p for p, _ in targets],
@@ -349,22 +359,22 @@ def _approved(request: DisclosureRequest, *, approver: User, now: datetime) -> N
         },
         update_fields=["review_due_at"],
     )
-    request.approval_event = event
-    DisclosureRequest.objects.filter(pk=request.pk).update(approval_event=event)
-    notifications.notify_on_commit(notifications.CUSTODIANS_PENDING, request)
-    if request.is_emergency:
-        notifications.notify_on_commit(notifications.RETROSPECTIVE_REVIEW_DUE, request)
+    disclosure.approval_event = event
+    DisclosureRequest.objects.filter(pk=disclosure.pk).update(approval_event=event)
+    notifications.notify_on_commit(notifications.CUSTODIANS_PENDING, disclosure)
+    if disclosure.is_emergency:
+        notifications.notify_on_commit(notifications.RETROSPECTIVE_REVIEW_DUE, disclosure)
 
 
-def request_reject(*, request: DisclosureRequest, approver: User, reason: str) -> Approval:
+def disclosure_reject(*, disclosure: DisclosureRequest, approver: User, reason: str) -> Approval:
     """One approver's rejection ends the request."""
     _require_role(approver, Role.APPROVER)
     with transaction.atomic():
-        locked = _locked(request)
-        _check_state(locked, *workflow.UNDECIDED_STATES)
+        locked = _locked(disclosure)
+        _check_state(locked, *DisclosureRequest.UNDECIDED_STATES)
         _check_may_decide(locked, approver)
         approval = _approval_insert(
-            request=locked, approver=approver, decision=Approval.Decision.REJECT,
+            disclosure=locked, approver=approver, decision=Approval.Decision.REJECT,
             stage=Approval.Stage.DECISION, reason=reason, event_details={},
         )
         locked.outcome_reason = reason
@@ -378,13 +388,13 @@ def request_reject(*, request: DisclosureRequest, approver: User, reason: str) -
         return approval
 
 
-def request_retrospective_review(
-    *, request: DisclosureRequest, approver: User, upheld: bool, reason: str
+def disclosure_retrospective_review(
+    *, disclosure: DisclosureRequest, approver: User, upheld: bool, reason: str
 ) -> Approval:
     """A retrospective review of an emergency approval by an approver not yet involved."""
     _require_role(approver, Role.APPROVER)
     with transaction.atomic():
-        locked = _locked(request)
+        locked = _locked(disclosure)
         if not locked.is_emergency:
             raise NotAnEmergency("only emergency requests have a retrospective review")
         if locked.approval_event_id is None:
@@ -397,7 +407,7 @@ def request_retrospective_review(
             raise RequestStateConflict("the retrospective review is already complete")
         decision = Approval.Decision.APPROVE if upheld else Approval.Decision.REJECT
         approval = _approval_insert(
-            request=locked, approver=approver, decision=decision,
+            disclosure=locked, approver=approver, decision=decision,
             stage=Approval.Stage.RETROSPECTIVE, reason=reason,
             event_details={"reviews": done + 1,
                            "reviews_required": RETROSPECTIVE_REVIEWS_REQUIRED},
@@ -408,7 +418,7 @@ def request_retrospective_review(
             event_record(
                 event_type="disclosure.retrospective_review_completed",
                 actor=_staff_actor(approver, Role.APPROVER),
-                object_ref=workflow.request_object_ref(locked),
+                object_ref=locked.object_ref,
                 occurred_at=now,
                 details=_details(
                     locked,
@@ -421,31 +431,33 @@ def request_retrospective_review(
         return approval
 
 
-def request_document_open(*, request: DisclosureRequest, staff: User) -> tuple[str, str, bytes]:
+def disclosure_document_open(
+    *, disclosure: DisclosureRequest, staff: User
+) -> tuple[str, str, bytes]:
     """The legal document, decrypted for a staff member; each reading is logged."""
     role = _require_role(staff, Role.INTAKE_OFFICER, Role.APPROVER, Role.AUDITOR)
     content = blob_unseal(
         key=service_key(DOCUMENT_KEY_PURPOSE),
-        sealed=bytes(request.document_sealed),
-        associated_data=document_associated_data(request.pk),
+        sealed=bytes(disclosure.document_sealed),
+        associated_data=document_associated_data(disclosure.pk),
     )
     with transaction.atomic():
         event_record(
             event_type="disclosure.document_read",
             actor=_staff_actor(staff, role),
-            object_ref=workflow.request_object_ref(request),
-            details=_details(request),
+            object_ref=disclosure.object_ref,
+            details=_details(disclosure),
         )
-    return request.document_name, request.document_content_type, content
+    return disclosure.document_name, disclosure.document_content_type, content
 
 
-def request_expire(*, request_id: object, now: datetime | None = None) -> bool:
+def disclosure_expire(*, disclosure_id: UUID, now: datetime | None = None) -> bool:
     """Move one request to expired if its document has lapsed; False if nothing to do."""
     now = now or timezone.now()
     with transaction.atomic():
         locked = (
             DisclosureRequest.objects.select_for_update()
-            .filter(pk=request_id, state__in=workflow.OPEN_STATES, expires_at__lte=now)
+            .filter(pk=disclosure_id, state__in=DisclosureRequest.OPEN_STATES, expires_at__lte=now)
             .first()
         )
         if locked is None:
@@ -455,12 +467,12 @@ def request_expire(*, request_id: object, now: datetime | None = None) -> bool:
         return True
 
 
-def requests_expire_due(*, now: datetime | None = None) -> int:
+def disclosures_expire_due(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     due = DisclosureRequest.objects.filter(
-        state__in=workflow.OPEN_STATES, expires_at__lte=now
+        state__in=DisclosureRequest.OPEN_STATES, expires_at__lte=now
     ).values_list("pk", flat=True)
-    return sum(request_expire(request_id=pk, now=now) for pk in list(due))
+    return sum(disclosure_expire(disclosure_id=pk, now=now) for pk in list(due))
 
 
 def _review_overdue(now: datetime) -> Any:
@@ -471,10 +483,10 @@ def _review_overdue(now: datetime) -> Any:
     )
 
 
-def emergency_review_escalate(*, request_id: object, now: datetime | None = None) -> bool:
+def emergency_review_escalate(*, disclosure_id: UUID, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     with transaction.atomic():
-        locked = _review_overdue(now).select_for_update().filter(pk=request_id).first()
+        locked = _review_overdue(now).select_for_update().filter(pk=disclosure_id).first()
         if locked is None:
             return False
         done = Approval.objects.filter(request=locked, stage=Approval.Stage.RETROSPECTIVE).count()
@@ -486,7 +498,7 @@ def emergency_review_escalate(*, request_id: object, now: datetime | None = None
         event_record(
             event_type="disclosure.retrospective_review_escalated",
             actor=Actor.system("deadlines"),
-            object_ref=workflow.request_object_ref(locked),
+            object_ref=locked.object_ref,
             occurred_at=now,
             details=_details(
                 locked,
@@ -503,4 +515,4 @@ def emergency_review_escalate(*, request_id: object, now: datetime | None = None
 def emergency_reviews_escalate(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     due = list(_review_overdue(now).values_list("pk", flat=True))
-    return sum(emergency_review_escalate(request_id=pk, now=now) for pk in due)
+    return sum(emergency_review_escalate(disclosure_id=pk, now=now) for pk in due)

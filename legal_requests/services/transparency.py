@@ -14,7 +14,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -89,43 +89,88 @@ def _rows(counter: Counter[Any], *names: str) -> list[dict[str, Any]]:
     return rows
 
 
-def transparency_report(*, period: Period) -> dict[str, Any]:
-    start, end = period.bounds()
+@dataclass
+class _Followed:
+    """What the log says happened to a period's requests after they were received."""
+
+    outcome: dict[str, str] = field(default_factory=dict)
+    approved: set[str] = field(default_factory=set)
+    reviews_completed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    escalated: set[str] = field(default_factory=set)
+    last_event_id: int = 0
+
+
+def _received(start: datetime, end: datetime) -> tuple[dict[str, dict[str, Any]], int]:
+    """Each request received in the period (by object_ref), with its `received` details."""
     received: dict[str, dict[str, Any]] = {}
     last_event_id = 0
     for event in _events(["disclosure.received"], start, end):
         received[event.object_ref] = _details(event)
         last_event_id = max(last_event_id, event.id)
+    return received, last_event_id
 
-    refs = list(received)
-    outcome: dict[str, str] = {}
-    approved: set[str] = set()
-    reviews_completed: dict[str, dict[str, Any]] = {}
-    escalated: set[str] = set()
+
+def _followed(refs: list[str]) -> _Followed:
+    followed = _Followed()
     followers = [*OUTCOME_EVENTS, "disclosure.approved",
                  "disclosure.retrospective_review_completed",
                  "disclosure.retrospective_review_escalated"]
     for event in _later_events(refs, followers):
-        last_event_id = max(last_event_id, event.id)
+        followed.last_event_id = max(followed.last_event_id, event.id)
         ref = event.object_ref
         if event.event_type in OUTCOME_EVENTS:
             # Released wins over anything later: data was produced.
-            if outcome.get(ref) != "released":
-                outcome[ref] = OUTCOME_EVENTS[event.event_type]
+            if followed.outcome.get(ref) != "released":
+                followed.outcome[ref] = OUTCOME_EVENTS[event.event_type]
         elif event.event_type == "disclosure.approved":
-            approved.add(ref)
+            followed.approved.add(ref)
         elif event.event_type == "disclosure.retrospective_review_completed":
-            reviews_completed[ref] = _details(event)
+            followed.reviews_completed[ref] = _details(event)
         else:
-            escalated.add(ref)
+            followed.escalated.add(ref)
+    return followed
 
+
+def _by_legal_basis(by_basis: Counter[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """One row per (legal basis, jurisdiction): received, and how many ended each way."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for (basis, jurisdiction, result), count in sorted(by_basis.items()):
+        row = rows.setdefault(
+            (basis, jurisdiction),
+            {"legal_basis": basis, "jurisdiction": jurisdiction, "received": 0,
+             **{name: 0 for name in OUTCOMES}},
+        )
+        row["received"] += count
+        row[result] += count
+    return list(rows.values())
+
+
+def _emergency(emergency_refs: list[str], followed: _Followed) -> dict[str, int]:
+    completed = [
+        followed.reviews_completed[r] for r in emergency_refs if r in followed.reviews_completed
+    ]
+    return {
+        "requests": len(emergency_refs),
+        "approved": sum(r in followed.approved for r in emergency_refs),
+        "reviews_completed": len(completed),
+        "reviews_upheld": sum(bool(d.get("upheld")) for d in completed),
+        "reviews_not_upheld": sum(not d.get("upheld") for d in completed),
+        "reviews_late": sum(bool(d.get("late")) for d in completed),
+        "reviews_escalated": sum(r in followed.escalated for r in emergency_refs),
+    }
+
+
+def _requests_sections(
+    received: dict[str, dict[str, Any]], followed: _Followed
+) -> dict[str, Any]:
+    """The report's sections about requests received in the period."""
     by_basis: Counter[tuple[str, str, str]] = Counter()
     by_jurisdiction: Counter[str] = Counter()
     by_outcome: Counter[str] = Counter({name: 0 for name in OUTCOMES})
     accounts = nondisclosure = released = 0
     emergency_refs = []
     for ref, details in received.items():
-        result = outcome.get(ref, "in_progress")
+        result = followed.outcome.get(ref, "in_progress")
         by_outcome[result] += 1
         by_basis[(str(details.get("legal_basis", "")), str(details.get("jurisdiction", "")),
                   result)] += 1
@@ -135,34 +180,8 @@ def transparency_report(*, period: Period) -> dict[str, Any]:
         released += result == "released"
         if details.get("emergency"):
             emergency_refs.append(ref)
-
-    completed = [reviews_completed[r] for r in emergency_refs if r in reviews_completed]
-    refused_reason: Counter[str] = Counter()
-    refused_jurisdiction: Counter[str] = Counter()
-    for event in _events(["disclosure.refused_at_intake"], start, end):
-        details = _details(event)
-        refused_reason[str(details.get("reason", ""))] += 1
-        refused_jurisdiction[str(details.get("jurisdiction", ""))] += 1
-        last_event_id = max(last_event_id, event.id)
-    holds: Counter[str] = Counter()
-    for event in _events(["legal_hold.placed"], start, end):
-        holds[str(_details(event).get("jurisdiction", ""))] += 1
-        last_event_id = max(last_event_id, event.id)
-
     total = len(received)
-    basis_rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for (basis, jurisdiction, result), count in sorted(by_basis.items()):
-        row = basis_rows.setdefault(
-            (basis, jurisdiction),
-            {"legal_basis": basis, "jurisdiction": jurisdiction, "received": 0,
-             **{name: 0 for name in OUTCOMES}},
-        )
-        row["received"] += count
-        row[result] += count
     return {
-        "period": {"from": period.start.isoformat(), "to": period.end.isoformat()},
-        "generated_at": timezone.now().isoformat(),
-        "source": {"log": "audit events", "last_event_id": last_event_id},
         "requests": {
             "received": total,
             "accounts_specified": accounts,
@@ -171,17 +190,40 @@ def transparency_report(*, period: Period) -> dict[str, Any]:
             "nondisclosure_orders": nondisclosure,
         },
         "by_outcome": dict(by_outcome),
-        "by_legal_basis": list(basis_rows.values()),
+        "by_legal_basis": _by_legal_basis(by_basis),
         "by_jurisdiction": _rows(by_jurisdiction, "jurisdiction"),
-        "emergency": {
-            "requests": len(emergency_refs),
-            "approved": sum(r in approved for r in emergency_refs),
-            "reviews_completed": len(completed),
-            "reviews_upheld": sum(bool(d.get("upheld")) for d in completed),
-            "reviews_not_upheld": sum(not d.get("upheld") for d in completed),
-            "reviews_late": sum(bool(d.get("late")) for d in completed),
-            "reviews_escalated": sum(r in escalated for r in emergency_refs),
-        },
+        "emergency": _emergency(emergency_refs, followed),
+    }
+
+
+def _counted(
+    event_type: str, start: datetime, end: datetime, *dimensions: str
+) -> tuple[list[Counter[str]], int]:
+    """Events of `event_type` in the period, counted by each of the detail `dimensions`."""
+    counters: list[Counter[str]] = [Counter() for _ in dimensions]
+    last_event_id = 0
+    for event in _events([event_type], start, end):
+        details = _details(event)
+        for counter, dimension in zip(counters, dimensions, strict=True):
+            counter[str(details.get(dimension, ""))] += 1
+        last_event_id = max(last_event_id, event.id)
+    return counters, last_event_id
+
+
+def transparency_report(*, period: Period) -> dict[str, Any]:
+    start, end = period.bounds()
+    received, received_last_id = _received(start, end)
+    followed = _followed(list(received))
+    (refused_reason, refused_jurisdiction), refused_last_id = _counted(
+        "disclosure.refused_at_intake", start, end, "reason", "jurisdiction"
+    )
+    (holds,), holds_last_id = _counted("legal_hold.placed", start, end, "jurisdiction")
+    last_event_id = max(received_last_id, followed.last_event_id, refused_last_id, holds_last_id)
+    return {
+        "period": {"from": period.start.isoformat(), "to": period.end.isoformat()},
+        "generated_at": timezone.now().isoformat(),
+        "source": {"log": "audit events", "last_event_id": last_event_id},
+        **_requests_sections(received, followed),
         "refused_at_intake": {
             "total": sum(refused_reason.values()),
             "by_reason": _rows(refused_reason, "reason"),

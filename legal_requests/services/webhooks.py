@@ -26,8 +26,8 @@ from standardwebhooks.webhooks import Webhook
 
 from accounts.models import WebhookDelivery, WebhookEndpoint
 from escrow.log.events import Actor, event_record
-from legal_requests import workflow
 from legal_requests.models import DisclosureRequest, Release
+from legal_requests.selectors import disclosure_release_fields, disclosure_target_list
 
 logger = logging.getLogger("legal_requests.webhooks")
 
@@ -58,7 +58,7 @@ def notification_due_at(*, nondisclosure_until: date | None, released_at: dateti
 
 
 def _payload(
-    *, request: DisclosureRequest, pseudonym: str, fields: list[str], released_at: datetime,
+    *, disclosure: DisclosureRequest, pseudonym: str, fields: list[str], released_at: datetime,
     now: datetime,
 ) -> dict[str, Any]:
     # Standard Webhooks payload shape: type, timestamp, data. Nothing here identifies
@@ -69,53 +69,57 @@ def _payload(
         "data": {
             "pseudonym": pseudonym,
             "disclosed_at": released_at.isoformat().replace("+00:00", "Z"),
-            "request_reference": request.reference,
+            "request_reference": disclosure.reference,
             "agency": {
-                "name": request.agency.name,
-                "jurisdiction": request.agency.jurisdiction_id,
+                "name": disclosure.agency.name,
+                "jurisdiction": disclosure.agency.jurisdiction_id,
             },
-            "legal_basis": {"code": request.legal_basis.code, "name": request.legal_basis.name},
-            "issuing_authority": request.issuing_authority,
+            "legal_basis": {
+                "code": disclosure.legal_basis.code, "name": disclosure.legal_basis.name
+            },
+            "issuing_authority": disclosure.issuing_authority,
             "fields": fields,
-            "emergency": request.is_emergency,
+            "emergency": disclosure.is_emergency,
             "nondisclosure_until": (
-                request.nondisclosure_until.isoformat() if request.nondisclosure_until else None
+                disclosure.nondisclosure_until.isoformat()
+                if disclosure.nondisclosure_until else None
             ),
         },
     }
 
 
-def webhooks_schedule_for_release(*, request: DisclosureRequest, released_at: datetime) -> int:
+def webhooks_schedule_for_release(
+    *, disclosure: DisclosureRequest, released_at: datetime
+) -> int:
     """Create one delivery per released pseudonym and active endpoint of its platform.
 
     Call inside the release transaction; scheduling twice creates nothing new.
     """
-    from legal_requests.services.release import release_fields
-
-    fields = release_fields(request)
+    fields = disclosure_release_fields(disclosure)
     due_at = notification_due_at(
-        nondisclosure_until=request.nondisclosure_until, released_at=released_at
+        nondisclosure_until=disclosure.nondisclosure_until, released_at=released_at
     )
     now = timezone.now()
     created = 0
-    subject = workflow.request_object_ref(request)
-    for target in request.targets.select_related("enrolment").order_by("pseudonym"):
+    for target in disclosure_target_list(disclosure):
         held = set((target.enrolment.sealed_fields or {}).keys())
         endpoints = WebhookEndpoint.objects.filter(
             platform_id=target.enrolment.platform_id, is_active=True
         )
         if not endpoints:
             logger.warning("platform %s has no webhook endpoint for %s",
-                           target.enrolment.platform_id, request.reference)
+                           target.enrolment.platform_id, disclosure.reference)
         for endpoint in endpoints:
             _, was_created = WebhookDelivery.objects.get_or_create(
-                dedupe_key=f"{IDENTITY_DISCLOSED}:{request.pk}:{target.enrolment_id}:{endpoint.pk}",
+                dedupe_key=(
+                    f"{IDENTITY_DISCLOSED}:{disclosure.pk}:{target.enrolment_id}:{endpoint.pk}"
+                ),
                 defaults={
                     "endpoint": endpoint,
                     "event_type": IDENTITY_DISCLOSED,
-                    "subject_ref": subject,
+                    "subject_ref": disclosure.object_ref,
                     "payload": _payload(
-                        request=request, pseudonym=target.pseudonym,
+                        disclosure=disclosure, pseudonym=target.pseudonym,
                         fields=[f for f in fields if f in held], released_at=released_at, now=now,
                     ),
                     "due_at": due_at,
@@ -247,7 +251,7 @@ def _finish(
 
 
 def _release_mark_notified(subject_ref: str, now: datetime) -> None:
-    prefix = "disclosure_request:"
+    prefix = DisclosureRequest.OBJECT_REF_PREFIX
     if not subject_ref.startswith(prefix):
         return
     outstanding = WebhookDelivery.objects.filter(

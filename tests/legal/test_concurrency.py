@@ -9,9 +9,8 @@ import pytest
 from django.db import connection, connections, transaction
 
 from escrow.log.events import Actor
-from legal_requests import workflow
 from legal_requests.models import Approval, DisclosureRequest
-from legal_requests.services import review
+from legal_requests.services import review, workflow
 from tests import factories
 
 pytestmark = [
@@ -51,7 +50,7 @@ def _race(calls: list[Any]) -> list[object]:
 @pytest.fixture
 def in_review(cast: Any, met: Any, targets: list[Any]) -> DisclosureRequest:
     request = factories.disclosure_request(agency=met.agency, targets=[targets[0]])
-    review.request_review_start(request=request, reviewer=cast.user("alice"))
+    review.disclosure_review_start(disclosure=request, reviewer=cast.user("alice"))
     return DisclosureRequest.objects.get(pk=request.pk)
 
 
@@ -59,8 +58,8 @@ def test_two_approvers_at_once_approve_exactly_once(cast: Any, in_review: Disclo
                                                     ) -> None:
     bob, carol = cast.user("bob"), cast.user("carol")
     outcomes = _race([
-        lambda: review.request_approve(request=in_review, approver=bob, reason="yes"),
-        lambda: review.request_approve(request=in_review, approver=carol, reason="yes"),
+        lambda: review.disclosure_approve(disclosure=in_review, approver=bob, reason="yes"),
+        lambda: review.disclosure_approve(disclosure=in_review, approver=carol, reason="yes"),
     ])
     assert all(isinstance(o, Approval) for o in outcomes), outcomes
     stored = DisclosureRequest.objects.get(pk=in_review.pk)
@@ -77,7 +76,7 @@ def test_two_approvers_at_once_approve_exactly_once(cast: Any, in_review: Disclo
 def test_three_approvers_racing_for_two_places(cast: Any, in_review: DisclosureRequest) -> None:
     approvers = [cast.user(n) for n in ("bob", "carol", "erin")]
     outcomes = _race([
-        (lambda a=a: review.request_approve(request=in_review, approver=a, reason="yes"))
+        (lambda a=a: review.disclosure_approve(disclosure=in_review, approver=a, reason="yes"))
         for a in approvers
     ])
     assert sum(isinstance(o, Approval) for o in outcomes) == 2
@@ -89,8 +88,8 @@ def test_three_approvers_racing_for_two_places(cast: Any, in_review: DisclosureR
 def test_one_approver_twice_at_once_counts_once(cast: Any, in_review: DisclosureRequest) -> None:
     bob = cast.user("bob")
     outcomes = _race([
-        lambda: review.request_approve(request=in_review, approver=bob, reason="yes"),
-        lambda: review.request_approve(request=in_review, approver=bob, reason="yes"),
+        lambda: review.disclosure_approve(disclosure=in_review, approver=bob, reason="yes"),
+        lambda: review.disclosure_approve(disclosure=in_review, approver=bob, reason="yes"),
     ])
     assert sum(isinstance(o, Approval) for o in outcomes) == 1
     assert sum(isinstance(o, review.AlreadyDecided) for o in outcomes) == 1
@@ -99,11 +98,11 @@ def test_one_approver_twice_at_once_counts_once(cast: Any, in_review: Disclosure
 
 def test_approval_racing_withdrawal_never_leaves_both(cast: Any, met: Any,
                                                       in_review: DisclosureRequest) -> None:
-    review.request_approve(request=in_review, approver=cast.user("bob"), reason="yes")
+    review.disclosure_approve(disclosure=in_review, approver=cast.user("bob"), reason="yes")
     outcomes = _race([
-        lambda: review.request_approve(request=in_review, approver=cast.user("carol"),
+        lambda: review.disclosure_approve(disclosure=in_review, approver=cast.user("carol"),
                                        reason="yes"),
-        lambda: review.request_withdraw(request=in_review, agency=met.agency),
+        lambda: review.disclosure_withdraw(disclosure=in_review, agency=met.agency),
     ])
     state = DisclosureRequest.objects.get(pk=in_review.pk).state
     assert state in {"approved", "withdrawn"}

@@ -123,6 +123,33 @@ def test_the_callback_verifier_cannot_approve(cast: Any, emergency: DisclosureRe
     assert response.json()["code"] == "separation_of_duties"
 
 
+def test_an_approver_of_a_request_cannot_also_verify_its_callback(
+        cast: Any, emergency: DisclosureRequest) -> None:
+    # The API asks for the call-back before any approval, so bob's decision is written
+    # directly: the rule must hold however the decision came to be recorded.
+    from escrow.log.events import Actor, event_record
+
+    bob = cast.user("bob")
+    event = event_record(event_type="disclosure.decision_recorded",
+                         actor=Actor.for_staff(bob.pk, "approver"),
+                         object_ref=f"disclosure_request:{emergency.pk}")
+    Approval.objects.create(request=emergency, approver=bob, decision="reject",
+                            reason="Not proportionate.", audit_event=event)
+    response = cast.client("bob").post(url(emergency, "callback-verification"),
+                                       {"method": "phone"}, format="json")
+    assert response.status_code == 403
+    assert response.json()["code"] == "separation_of_duties"
+    stored = reload(emergency)
+    assert stored.callback_verified_at is None
+    assert stored.callback_verified_by is None
+    assert events(emergency, "disclosure.callback_verified") == []
+    # Someone who has not decided on it still can.
+    verified = cast.client("alice").post(url(emergency, "callback-verification"),
+                                         {"method": "phone"}, format="json")
+    assert verified.status_code == 200
+    assert verified.json()["callback_verified_by"] == cast.user("alice").pk
+
+
 def test_callback_verification_is_for_emergencies_only(cast: Any, met: Any,
                                                        targets: list[Any]) -> None:
     ordinary = factories.disclosure_request(agency=met.agency, targets=[targets[0]])

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from escrow.log.models import AuditEvent
 from legal_requests.models import Approval, CustodianResponse, DisclosureRequest
-from legal_requests.selectors import request_approver_ids
+from legal_requests.selectors import disclosure_approver_ids
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -75,7 +75,7 @@ def test_review_then_two_approvals_approve(cast: Any, in_review: DisclosureReque
     assert logged["target_count"] == 2
     assert logged["approvers"] == [str(cast.user("bob").pk), str(cast.user("carol").pk)]
     assert stored.review_due_at is None  # not an emergency
-    assert request_approver_ids(stored) == {cast.user("bob").pk, cast.user("carol").pk}
+    assert disclosure_approver_ids(stored) == {cast.user("bob").pk, cast.user("carol").pk}
     # Reasons are sealed, not public.
     assert b"Order in scope" not in bytes(events(stored, "disclosure.decision_recorded")[0].entry)
 

@@ -99,7 +99,7 @@ def test_a_released_request_counts_as_data_produced(cast: Any, history: dict[str
     from django.db import transaction
 
     from escrow.log.events import Actor
-    from legal_requests import workflow
+    from legal_requests.services import workflow
 
     emergency = DisclosureRequest.objects.get(pk=history["emergency"].pk)
     with transaction.atomic():

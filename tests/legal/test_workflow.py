@@ -9,8 +9,8 @@ from django.db import transaction
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from escrow.log.events import Actor
-from legal_requests import workflow
 from legal_requests.models import DisclosureRequest
+from legal_requests.services import workflow
 from tests import factories
 
 pytestmark = pytest.mark.django_db

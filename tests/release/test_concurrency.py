@@ -11,7 +11,12 @@ from django.db import connection
 
 from escrow.log.models import AuditEvent
 from legal_requests.models import CustodianResponse, Release
-from legal_requests.services import release as release_service
+from legal_requests.services.release.partials import (
+    PartialOutcome,
+    ReleaseUnderWay,
+    release_partial_submit,
+)
+from legal_requests.services.release.preconditions import ReleaseNotOpen
 from tests.release.conftest import RELEASE_TEST_APPS, World, approved_request, enrol
 from tests.release.test_release_api import fetch_challenge, partial_from
 
@@ -34,8 +39,8 @@ def test_four_simultaneous_uploads_start_one_release(world: World) -> None:
     def upload(name: str) -> None:
         try:
             barrier.wait()
-            outcomes[name] = release_service.release_partial_submit(
-                request_id=request.pk, custodian=world.custodians[name],
+            outcomes[name] = release_partial_submit(
+                disclosure=request, custodian=world.custodians[name],
                 partial_data=partials[name],
             )
         except Exception as exc:
@@ -49,12 +54,12 @@ def test_four_simultaneous_uploads_start_one_release(world: World) -> None:
     for thread in threads:
         thread.join(timeout=120)
 
-    accepted = [o for o in outcomes.values() if isinstance(o, release_service.PartialOutcome)]
+    accepted = [o for o in outcomes.values() if isinstance(o, PartialOutcome)]
     refused = [o for o in outcomes.values() if isinstance(o, Exception)]
     assert len(accepted) == 3, outcomes
     assert sum(o.release_started for o in accepted) == 1
     assert len(refused) == 1
-    assert isinstance(refused[0], release_service.ReleaseUnderWay | release_service.ReleaseNotOpen)
+    assert isinstance(refused[0], ReleaseUnderWay | ReleaseNotOpen)
     assert CustodianResponse.objects.filter(request=request).count() == 3
     assert AuditEvent.objects.filter(event_type="disclosure.release_started").count() == 1
     request.refresh_from_db()

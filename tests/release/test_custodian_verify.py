@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from escrow.crypto.note import signer_key_generate
-from escrow.custodian.cli import CustodianToolError, challenge_verify, consent_summary
+from escrow.custodian.challenge import challenge_verify
+from escrow.custodian.consent import consent_summary
+from escrow.custodian.errors import CustodianToolError
 from escrow.log.keys import log_identity
 from tests.release.conftest import RELEASE_TEST_APPS, World, approved_request, enrol
 from tests.release.test_release_api import fetch_challenge

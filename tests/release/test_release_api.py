@@ -19,9 +19,11 @@ from escrow.crypto.release import PartialDecryption, partial_decrypt, release_co
 from escrow.log.keys import log_identity
 from escrow.log.models import AuditEvent
 from legal_requests.models import CustodianResponse, DisclosureRequest, Release
-from legal_requests.services import package as package_service
-from legal_requests.services import release as release_service
-from legal_requests.services.release import ReleaseAborted, release_perform
+from legal_requests.services.release import commit as release_commit
+from legal_requests.services.release import delivery as release_delivery
+from legal_requests.services.release import partials as release_partials
+from legal_requests.services.release.commit import ReleaseAborted, release_perform
+from legal_requests.services.release.recovery import disclosures_close_completed, releases_stalled
 from tests.release.conftest import RELEASE_TEST_APPS, World, approved_request, enrol, world_build
 
 pytestmark = pytest.mark.django_db(transaction=True, available_apps=RELEASE_TEST_APPS)
@@ -139,6 +141,48 @@ class TestChallenge:
             partials_url(request), {"refusal_reason": "no"}, format="json"
         )
         assert_problem(response, 403, "separation_of_duties")
+
+    @pytest.mark.parametrize("involvement", ["entered_by", "reviewed_by", "callback_verified_by"])
+    def test_no_one_involved_in_a_request_can_consent_to_its_release(
+        self, world: World, involvement: str
+    ) -> None:
+        # frank holds a share; he also entered, reviewed or call-back-verified this request.
+        frank = world.custodians["frank"]
+        request = approved_request(world, [enrol(world)])
+        involved: dict[str, Any] = {involvement: frank}
+        if involvement == "entered_by":
+            involved["channel"] = "paper"
+        if involvement == "callback_verified_by":
+            involved.update(is_emergency=True, callback_verified_at=timezone.now())
+        DisclosureRequest.objects.filter(pk=request.pk).update(**involved)
+        partial = partial_from(world, "frank", fetch_challenge(world, request, "grace"))
+        client = world.staff_client(frank)
+
+        assert_problem(client.get(challenge_url(request)), 403, "separation_of_duties")
+        response = client.post(partials_url(request), {"partial": partial}, format="json")
+        assert_problem(response, 403, "separation_of_duties")
+        response = client.post(partials_url(request), {"refusal_reason": "no"}, format="json")
+        assert_problem(response, 403, "separation_of_duties")
+        assert not CustodianResponse.objects.exists()
+        assert not AuditEvent.objects.filter(event_type__in=[
+            "disclosure.partial_accepted", "disclosure.partial_rejected",
+            "disclosure.custodian_refused",
+        ]).exists()
+        request.refresh_from_db()
+        assert request.state == "approved"
+
+    def test_a_malformed_request_id_is_not_found(self, world: World) -> None:
+        custodian = world.staff_client(world.custodians["frank"])
+        for path in ("releases/DR-2026-X", "releases/DR-2026-X/challenge"):
+            response = custodian.get(f"/api/v1/{path}")
+            assert_problem(response, 404, "not_found")
+            assert response["Content-Type"] == "application/problem+json"
+        response = custodian.post("/api/v1/releases/DR-2026-X/partials",
+                                  {"refusal_reason": "no"}, format="json")
+        assert_problem(response, 404, "not_found")
+        response = world.agency_client().get("/api/v1/disclosure-requests/DR-2026-X/package")
+        assert_problem(response, 404, "not_found")
+        assert response["Content-Type"] == "application/problem+json"
 
     def test_a_custodian_without_a_share_of_the_active_epoch_is_refused(
         self, world: World
@@ -336,7 +380,7 @@ class TestRelease:
         assert subjects[kept.pseudonym]["fields"]["family_name"] == "Quartermainezz"
 
     def test_the_html_rendering_escapes_what_it_shows(self) -> None:
-        from legal_requests.services.release import package_render_html
+        from legal_requests.services.release.sealing import package_render_html
 
         hostile = "<script>alert(1)</script>"
         html = package_render_html({
@@ -376,14 +420,14 @@ class TestRelease:
         from escrow.log.services import LogUnavailable
 
         request = approved_request(world, [enrol(world)])
-        real_wait = release_service.log_wait
+        real_wait = release_commit.log_wait
 
         def log_down_for_new_events(*, event_id: int, timeout: float) -> Any:
             if event_id != request.approval_event_id:
                 raise LogUnavailable("no checkpoint")
             return real_wait(event_id=event_id, timeout=timeout)
 
-        monkeypatch.setattr(release_service, "log_wait", log_down_for_new_events)
+        monkeypatch.setattr(release_commit, "log_wait", log_down_for_new_events)
         for name in ("frank", "grace", "heidi"):
             assert submit(world, request, name).status_code == 201
         request.refresh_from_db()
@@ -391,8 +435,8 @@ class TestRelease:
         assert not Release.objects.exists()
         abort = AuditEvent.objects.get(event_type="disclosure.release_aborted")
         assert json.loads(bytes(abort.entry))["details"]["reason"] == "log_unavailable"
-        with pytest.raises(release_service.ReleaseLogUnavailable):
-            release_perform(request_id=request.pk)
+        with pytest.raises(release_commit.ReleaseLogUnavailable):
+            release_perform(disclosure_id=request.pk)
         # Staff following the release see why nothing has come out.
         status = world.staff_client(world.bob).get(f"/api/v1/releases/{request.pk}").json()
         assert status["state"] == "releasing"
@@ -401,12 +445,12 @@ class TestRelease:
         assert status["last_abort_reason"] == "log_unavailable"
         assert status["release_log_index"] is None
 
-        monkeypatch.setattr(release_service, "log_wait", real_wait)
-        outcome = release_perform(request_id=request.pk)
+        monkeypatch.setattr(release_commit, "log_wait", real_wait)
+        outcome = release_perform(disclosure_id=request.pk)
         assert outcome is not None
         request.refresh_from_db()
         assert request.state == "released"
-        assert release_perform(request_id=request.pk) is None  # safe to run twice
+        assert release_perform(disclosure_id=request.pk) is None  # safe to run twice
         status = world.staff_client(world.bob).get(f"/api/v1/releases/{request.pk}").json()
         assert status["state"] == "released"
         assert status["release_log_index"] is not None
@@ -420,14 +464,14 @@ class TestRelease:
         from legal_requests.tasks import release_resume_stalled_task
 
         request = approved_request(world, [enrol(world)])
-        real_wait = release_service.log_wait
+        real_wait = release_commit.log_wait
 
         def log_down_for_new_events(*, event_id: int, timeout: float) -> Any:
             if event_id != request.approval_event_id:
                 raise LogUnavailable("no checkpoint")
             return real_wait(event_id=event_id, timeout=timeout)
 
-        monkeypatch.setattr(release_service, "log_wait", log_down_for_new_events)
+        monkeypatch.setattr(release_commit, "log_wait", log_down_for_new_events)
         for name in ("frank", "grace", "heidi"):
             # The task swallows the abort: the upload itself succeeds.
             assert submit(world, request, name).status_code == 201
@@ -436,7 +480,7 @@ class TestRelease:
         settings.RELEASE_RETRY_SECONDS = 0
         assert release_resume_stalled_task() == 1  # the log is still down: aborted again
         assert AuditEvent.objects.filter(event_type="disclosure.release_aborted").count() == 2
-        monkeypatch.setattr(release_service, "log_wait", real_wait)
+        monkeypatch.setattr(release_commit, "log_wait", real_wait)
         assert release_resume_stalled_task() == 1
         request.refresh_from_db()
         assert request.state == "released"
@@ -447,14 +491,14 @@ class TestRelease:
     ) -> None:
         request = approved_request(world, [enrol(world)])
         # The release task is queued but has not run yet (no worker picked it up).
-        monkeypatch.setattr(release_service, "_release_enqueue_on_commit", lambda _id: None)
+        monkeypatch.setattr(release_partials, "_release_enqueue_on_commit", lambda _id: None)
         for name in ("frank", "grace", "heidi"):
             assert submit(world, request, name).status_code == 201
         DisclosureRequest.objects.filter(pk=request.pk).update(
             expires_at=timezone.now() - timedelta(seconds=1)
         )
         with pytest.raises(ReleaseAborted):
-            release_perform(request_id=request.pk)
+            release_perform(disclosure_id=request.pk)
         request.refresh_from_db()
         assert request.state == "expired"
         assert not Release.objects.exists()
@@ -465,10 +509,10 @@ class TestRelease:
         self, world: World, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         request = approved_request(world, [enrol(world)])
-        monkeypatch.setattr(release_service, "_release_enqueue_on_commit", lambda _id: None)
+        monkeypatch.setattr(release_partials, "_release_enqueue_on_commit", lambda _id: None)
         for name in ("frank", "grace", "heidi"):
             assert submit(world, request, name).status_code == 201
-        real_wait = release_service.log_wait
+        real_wait = release_commit.log_wait
 
         def slow_log(*, event_id: int, timeout: float) -> Any:
             proof = real_wait(event_id=event_id, timeout=timeout)
@@ -478,9 +522,9 @@ class TestRelease:
                 )
             return proof
 
-        monkeypatch.setattr(release_service, "log_wait", slow_log)
+        monkeypatch.setattr(release_commit, "log_wait", slow_log)
         with pytest.raises(ReleaseAborted):
-            release_perform(request_id=request.pk)
+            release_perform(disclosure_id=request.pk)
         request.refresh_from_db()
         assert request.state == "expired"
         assert not Release.objects.exists()
@@ -514,7 +558,7 @@ class TestRelease:
         self, world: World, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         request = approved_request(world, [enrol(world)])
-        monkeypatch.setattr(release_service, "_release_enqueue_on_commit", lambda _id: None)
+        monkeypatch.setattr(release_partials, "_release_enqueue_on_commit", lambda _id: None)
         for name in ("frank", "grace", "heidi"):
             submit(world, request, name)
         # Someone with database access swaps a stored share for garbage.
@@ -523,13 +567,13 @@ class TestRelease:
         partial["shares"][0] = partial["shares"][1]  # a valid point, but not x_2 R_0
         CustodianResponse.objects.filter(pk=response.pk).update(partial=partial)
         with pytest.raises(ReleaseAborted):
-            release_perform(request_id=request.pk)
+            release_perform(disclosure_id=request.pk)
         assert not Release.objects.exists()
         abort = AuditEvent.objects.get(event_type="disclosure.release_aborted")
         assert json.loads(bytes(abort.entry))["details"]["reason"] == "not_enough_partials"
         # Altered data is not retried forever: an operator has to look.
         later = timezone.now() + timedelta(days=1)
-        assert release_service.releases_stalled(now=later) == []
+        assert releases_stalled(now=later) == []
 
 
 class TestPartialsScrub:
@@ -603,9 +647,9 @@ class TestDownloadSecret:
 
     def test_the_purge_deletes_lapsed_downloads(self, keyless: World) -> None:
         self.released(keyless)
-        assert package_service.release_downloads_purge_expired() == 0
+        assert release_delivery.release_downloads_purge_expired() == 0
         later = timezone.now() + timedelta(hours=25)
-        assert package_service.release_downloads_purge_expired(now=later) == 1
+        assert release_delivery.release_downloads_purge_expired(now=later) == 1
         assert Release.objects.get().package_sealed is None
 
 
@@ -627,15 +671,15 @@ class TestClosing:
         release = Release.objects.get(request=request)
         owed = {"package_sealed": release.package_sealed, "platforms_notified_at": None}
         Release.objects.filter(pk=release.pk).update(**owed)
-        assert release_service.requests_close_completed() == 0
+        assert disclosures_close_completed() == 0
         Release.objects.filter(pk=release.pk).update(package_sealed=None)
-        assert release_service.requests_close_completed() == 0  # platforms not yet told
+        assert disclosures_close_completed() == 0  # platforms not yet told
         Release.objects.filter(pk=release.pk).update(platforms_notified_at=timezone.now())
-        assert release_service.requests_close_completed() == 1
+        assert disclosures_close_completed() == 1
         request.refresh_from_db()
         assert request.state == "closed"
         assert AuditEvent.objects.filter(event_type="disclosure.closed").count() == 1
-        assert release_service.requests_close_completed() == 0  # safe to run twice
+        assert disclosures_close_completed() == 0  # safe to run twice
 
     def test_an_emergency_stays_open_until_its_retrospective_review(self, world: World
                                                                     ) -> None:
@@ -643,6 +687,6 @@ class TestClosing:
         Release.objects.filter(request=request).update(
             package_sealed=None, platforms_notified_at=timezone.now()
         )
-        assert release_service.requests_close_completed() == 0
+        assert disclosures_close_completed() == 0
         request.refresh_from_db()
         assert request.state == "released"

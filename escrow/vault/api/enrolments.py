@@ -13,11 +13,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import ApiCredential
+from accounts.models import ApiCredential, Platform
 from accounts.permissions import PlatformScope
+from accounts.principals import required_platform
 from escrow.api.problems import problem_response
 from escrow.api.serializers import StrictSerializer
 from escrow.vault.identity import Evidence, Identity, PostalAddress
+from escrow.vault.models import Enrolment
 from escrow.vault.selectors import enrolment_get_for_platform, enrolment_status
 from escrow.vault.services.enrolment import (
     enrolment_ban,
@@ -96,8 +98,13 @@ class EnrolmentStatusOutput(serializers.Serializer):
     assurance_level = serializers.CharField()
 
 
-def _status_response(enrolment: Any, code: int = status.HTTP_200_OK) -> Response:
+def _status_response(enrolment: Enrolment, code: int = status.HTTP_200_OK) -> Response:
     return Response(EnrolmentStatusOutput(enrolment_status(enrolment=enrolment)).data, status=code)
+
+
+def _caller_enrolment(request: Request, pseudonym: str) -> tuple[Platform, Enrolment]:
+    platform = required_platform(request)
+    return platform, enrolment_get_for_platform(platform=platform, pseudonym=pseudonym)
 
 
 class EnrolmentCreateApi(APIView):
@@ -167,7 +174,7 @@ class EnrolmentCreateApi(APIView):
         )
         evidence = Evidence(**data["evidence"])
         result = enrolment_create(
-            platform=request.user.platform,  # type: ignore[union-attr]
+            platform=required_platform(request),
             identity=identity,
             evidence=evidence,
             idempotency_key=key,
@@ -197,9 +204,7 @@ class EnrolmentDetailApi(APIView):
 
     @extend_schema(operation_id="enrolment_status", responses={200: EnrolmentStatusOutput})
     def get(self, request: Request, pseudonym: str) -> Response:
-        enrolment = enrolment_get_for_platform(
-            platform=request.user.platform, pseudonym=pseudonym  # type: ignore[union-attr]
-        )
+        _, enrolment = _caller_enrolment(request, pseudonym)
         return _status_response(enrolment)
 
     @extend_schema(
@@ -208,8 +213,7 @@ class EnrolmentDetailApi(APIView):
         responses={200: EnrolmentStatusOutput},
     )
     def delete(self, request: Request, pseudonym: str) -> Response:
-        platform = request.user.platform  # type: ignore[union-attr]
-        enrolment = enrolment_get_for_platform(platform=platform, pseudonym=pseudonym)
+        platform, enrolment = _caller_enrolment(request, pseudonym)
         return _status_response(enrolment_erase(platform=platform, enrolment=enrolment))
 
 
@@ -220,8 +224,7 @@ class EnrolmentBanApi(APIView):
     @extend_schema(operation_id="enrolment_ban", request=None,
                    responses={200: EnrolmentStatusOutput})
     def post(self, request: Request, pseudonym: str) -> Response:
-        platform = request.user.platform  # type: ignore[union-attr]
-        enrolment = enrolment_get_for_platform(platform=platform, pseudonym=pseudonym)
+        platform, enrolment = _caller_enrolment(request, pseudonym)
         return _status_response(enrolment_ban(platform=platform, enrolment=enrolment))
 
 
@@ -232,6 +235,5 @@ class EnrolmentUnbanApi(APIView):
     @extend_schema(operation_id="enrolment_unban", request=None,
                    responses={200: EnrolmentStatusOutput})
     def post(self, request: Request, pseudonym: str) -> Response:
-        platform = request.user.platform  # type: ignore[union-attr]
-        enrolment = enrolment_get_for_platform(platform=platform, pseudonym=pseudonym)
+        platform, enrolment = _caller_enrolment(request, pseudonym)
         return _status_response(enrolment_unban(platform=platform, enrolment=enrolment))

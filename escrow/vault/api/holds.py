@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import AgencyKey, HasRole
-from accounts.principals import calling_agency, required_agency
+from accounts.principals import calling_agency, required_agency, required_staff
 from accounts.roles import Role
 from escrow.api.serializers import StrictSerializer
 from escrow.vault import selectors
@@ -115,7 +115,7 @@ class LegalHoldExtendApi(APIView):
         payload = HoldReasonInput(data=request.data)
         payload.is_valid(raise_exception=True)
         hold = selectors.legal_hold_get_for_staff(hold_id=hold_id)
-        extended = holds.legal_hold_extend(hold=hold, staff=request.user,  # type: ignore[arg-type]
+        extended = holds.legal_hold_extend(hold=hold, staff=required_staff(request),
                                            reason=payload.validated_data["reason"])
         return Response(LegalHoldOutput(extended).data)
 
@@ -129,6 +129,6 @@ class LegalHoldLiftApi(APIView):
         payload = HoldReasonInput(data=request.data)
         payload.is_valid(raise_exception=True)
         hold = selectors.legal_hold_get_for_staff(hold_id=hold_id)
-        lifted = holds.legal_hold_lift(hold=hold, staff=request.user,  # type: ignore[arg-type]
+        lifted = holds.legal_hold_lift(hold=hold, staff=required_staff(request),
                                        reason=payload.validated_data["reason"])
         return Response(LegalHoldOutput(lifted).data)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Platform
 from escrow.crypto.blind_index import identity_match_keys
+from escrow.crypto.encoding import b64encode
 from escrow.crypto.envelope import FieldContext, field_seal, point_commitment
 from escrow.crypto.pseudonym import pseudonym_derive
 from escrow.keys import platform_key, service_key
@@ -67,16 +68,25 @@ def _answer_from(enrolment: Enrolment, matches: list[tuple[str, str]]) -> Enrolm
     )
 
 
-def enrolment_create(
-    *, platform: Platform, identity: Identity, evidence: Evidence, idempotency_key: str
-) -> EnrolmentResult:
-    """Seal a verified identity, derive its pseudonym, and report earlier enrolments of the
-    same person on this platform (by blind index), all in one transaction.
+@dataclass(frozen=True)
+class _SealedEnrolment:
+    """What is stored for a new enrolment, computed before the transaction opens."""
 
-    A retry with the same key and body returns the first answer and stores nothing;
-    the same key with another body raises IdempotencyKeyReused.
-    """
-    fingerprint = _fingerprint(platform=platform, identity=identity, evidence=evidence)
+    record_id: uuid.UUID
+    pseudonym: str
+    epoch: int
+    sealed_fields: dict[str, str]
+    # field name -> hex commitment to the field's ephemeral point, logged at enrolment.
+    point_commitments: dict[str, str]
+    # blind index kind -> digest
+    match_keys: dict[str, bytes]
+
+
+def _identity_seal(
+    *, platform: Platform, identity: Identity, evidence: Evidence
+) -> _SealedEnrolment:
+    """Seal every present field under the active escrow key and derive the pseudonym and
+    blind indexes. It writes nothing, so the sealing stays outside the transaction."""
     public_key = escrow_key_active()
     record_id = uuid.uuid4()
     platform_id = str(platform.id)
@@ -92,7 +102,7 @@ def enrolment_create(
             epoch=public_key.epoch,
         )
         envelope = field_seal(public_key=public_key, context=context, plaintext=value)
-        sealed[name] = base64.b64encode(envelope.to_bytes()).decode("ascii")
+        sealed[name] = b64encode(envelope.to_bytes())
         point_commitments[name] = point_commitment(
             context=context, ephemeral_point=envelope.ephemeral_point
         ).hex()
@@ -100,50 +110,79 @@ def enrolment_create(
         key=platform_key(platform_id=platform_id, purpose="blind-index"),
         identity=match_attributes(identity),
     )
+    return _SealedEnrolment(
+        record_id=record_id, pseudonym=pseudonym, epoch=public_key.epoch, sealed_fields=sealed,
+        point_commitments=point_commitments, match_keys=match_keys,
+    )
+
+
+def _enrolment_insert(
+    *, platform: Platform, sealed: _SealedEnrolment, evidence: Evidence, idempotency_key: str,
+    fingerprint: bytes, now: datetime,
+) -> EnrolmentResult:
+    """Inside the caller's transaction: earlier matches, the rows, and the audit event."""
+    matches = list(
+        BlindIndex.objects.filter(platform=platform, digest__in=list(sealed.match_keys.values()))
+        .values_list("enrolment__pseudonym", "enrolment__status")
+        .distinct()[:MAX_REPORTED_MATCHES]
+    )
+    enrolment = Enrolment.objects.create(
+        id=sealed.record_id,
+        platform=platform,
+        pseudonym=sealed.pseudonym,
+        key_epoch=sealed.epoch,
+        sealed_fields=sealed.sealed_fields,
+        evidence_provider=evidence.provider,
+        evidence_assurance_level=evidence.assurance_level,
+        evidence_verified_at=evidence.verified_at,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+        created_at=now,
+    )
+    BlindIndex.objects.bulk_create(
+        [
+            BlindIndex(platform=platform, enrolment=enrolment, kind=kind, digest=digest)
+            for kind, digest in sealed.match_keys.items()
+        ]
+    )
+    result = _answer_from(enrolment, matches)
+    event_record(
+        event_type="enrolment.created",
+        actor=Actor.for_platform(platform.id),
+        object_ref=f"enrolment:{enrolment.id}",
+        platform_id=platform.id,
+        occurred_at=now,
+        details={
+            "epoch": sealed.epoch,
+            # What custodians check a release challenge's points against.
+            "points": sealed.point_commitments,
+            "assurance_level": evidence.assurance_level,
+            "matched_existing": len(result.existing_pseudonyms),
+        },
+    )
+    return result
+
+
+def enrolment_create(
+    *, platform: Platform, identity: Identity, evidence: Evidence, idempotency_key: str
+) -> EnrolmentResult:
+    """Seal a verified identity, derive its pseudonym, and report earlier enrolments of the
+    same person on this platform (by blind index), all in one transaction.
+
+    A retry with the same key and body returns the first answer and stores nothing;
+    the same key with another body raises IdempotencyKeyReused.
+    """
+    fingerprint = _fingerprint(platform=platform, identity=identity, evidence=evidence)
+    sealed = _identity_seal(platform=platform, identity=identity, evidence=evidence)
     now = timezone.now()
     try:
         with transaction.atomic():
-            matches = list(
-                BlindIndex.objects.filter(platform=platform, digest__in=list(match_keys.values()))
-                .values_list("enrolment__pseudonym", "enrolment__status")
-                .distinct()[:MAX_REPORTED_MATCHES]
+            return _enrolment_insert(
+                platform=platform, sealed=sealed, evidence=evidence,
+                idempotency_key=idempotency_key, fingerprint=fingerprint, now=now,
             )
-            enrolment = Enrolment.objects.create(
-                id=record_id,
-                platform=platform,
-                pseudonym=pseudonym,
-                key_epoch=public_key.epoch,
-                sealed_fields=sealed,
-                evidence_provider=evidence.provider,
-                evidence_assurance_level=evidence.assurance_level,
-                evidence_verified_at=evidence.verified_at,
-                idempotency_key=idempotency_key,
-                request_fingerprint=fingerprint,
-                created_at=now,
-            )
-            BlindIndex.objects.bulk_create(
-                [
-                    BlindIndex(platform=platform, enrolment=enrolment, kind=kind, digest=digest)
-                    for kind, digest in match_keys.items()
-                ]
-            )
-            result = _answer_from(enrolment, matches)
-            event_record(
-                event_type="enrolment.created",
-                actor=Actor.for_platform(platform.id),
-                object_ref=f"enrolment:{enrolment.id}",
-                platform_id=platform.id,
-                occurred_at=now,
-                details={
-                    "epoch": public_key.epoch,
-                    # What custodians check a release challenge's points against.
-                    "points": point_commitments,
-                    "assurance_level": evidence.assurance_level,
-                    "matched_existing": len(result.existing_pseudonyms),
-                },
-            )
-            return result
     except IntegrityError:
+        # The unique (platform, idempotency_key) constraint: a retry, or a racing twin.
         existing = Enrolment.objects.filter(
             platform=platform, idempotency_key=idempotency_key
         ).first()
@@ -165,13 +204,7 @@ def _replay(existing: Enrolment, fingerprint: bytes) -> EnrolmentResult:
         .values_list("enrolment__pseudonym", "enrolment__status")
         .distinct()[:MAX_REPORTED_MATCHES]
     )
-    answer = _answer_from(existing, matches)
-    return EnrolmentResult(
-        enrolment=existing,
-        existing_pseudonyms=answer.existing_pseudonyms,
-        any_banned=answer.any_banned,
-        replayed=True,
-    )
+    return replace(_answer_from(existing, matches), replayed=True)
 
 
 def _transition(

@@ -8,7 +8,7 @@ an erasure racing each other are serialised.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -79,57 +79,80 @@ def legal_hold_place(
     )
     holds: list[LegalHold] = []
     with transaction.atomic():
-        # Lock in a fixed order: serialises against erasure without deadlocking.
-        ids = sorted({e.pk for _, e in resolved})
-        live = {
-            e.pk: e
-            for e in Enrolment.objects.select_for_update()
-            .filter(pk__in=ids)
-            .exclude(status=Enrolment.Status.ERASED)
-            .order_by("pk")
-        }
-        gone = [i for i, (_, e) in enumerate(resolved) if e.pk not in live]
-        if gone:
-            raise UnknownPseudonyms(gone)
-        already = [
-            i
-            for i, (_, e) in enumerate(resolved)
-            if LegalHold.objects.filter(
-                enrolment_id=e.pk, agency=agency, lifted_at__isnull=True, expires_at__gt=now
-            ).exists()
-        ]
-        if already:
-            raise HoldAlreadyActive(already)
+        _targets_lock_unheld(resolved, agency=agency, now=now)
         seen: set[object] = set()
         for pseudonym, enrolment in resolved:
             if enrolment.pk in seen:
                 continue
             seen.add(enrolment.pk)
-            hold = LegalHold.objects.create(
-                enrolment=enrolment,
-                agency=agency,
-                placed_by=placed_by,
-                placed_at=now,
-                expires_at=now + _duration(),
-            )
-            event_record(
-                event_type="legal_hold.placed",
-                actor=actor,
-                object_ref=_hold_ref(hold),
-                occurred_at=now,
-                details={
-                    "jurisdiction": agency.jurisdiction_id,
-                    "expires_at": hold.expires_at.isoformat(),
-                },
-                sealed={
-                    "agency": str(agency.pk),
-                    "pseudonym": pseudonym,
-                    "enrolment": str(enrolment.pk),
-                    "case_reference": case_reference,
-                },
-            )
-            holds.append(hold)
+            holds.append(_hold_create(
+                enrolment=enrolment, pseudonym=pseudonym, agency=agency, placed_by=placed_by,
+                case_reference=case_reference, actor=actor, now=now,
+            ))
     return holds
+
+
+def _targets_lock_unheld(
+    resolved: list[tuple[str, Enrolment]], *, agency: Agency, now: datetime
+) -> None:
+    """Lock the named enrolments; refuse erased ones and ones this agency already holds."""
+    # Lock in a fixed order: serialises against erasure without deadlocking.
+    ids = sorted({e.pk for _, e in resolved})
+    live = {
+        e.pk
+        for e in Enrolment.objects.select_for_update()
+        .filter(pk__in=ids)
+        .exclude(status=Enrolment.Status.ERASED)
+        .order_by("pk")
+    }
+    gone = [i for i, (_, e) in enumerate(resolved) if e.pk not in live]
+    if gone:
+        raise UnknownPseudonyms(gone)
+    already = [
+        i
+        for i, (_, e) in enumerate(resolved)
+        if LegalHold.objects.filter(
+            enrolment_id=e.pk, agency=agency, lifted_at__isnull=True, expires_at__gt=now
+        ).exists()
+    ]
+    if already:
+        raise HoldAlreadyActive(already)
+
+
+def _hold_create(
+    *,
+    enrolment: Enrolment,
+    pseudonym: str,
+    agency: Agency,
+    placed_by: User | None,
+    case_reference: str,
+    actor: Actor,
+    now: datetime,
+) -> LegalHold:
+    hold = LegalHold.objects.create(
+        enrolment=enrolment,
+        agency=agency,
+        placed_by=placed_by,
+        placed_at=now,
+        expires_at=now + _duration(),
+    )
+    event_record(
+        event_type="legal_hold.placed",
+        actor=actor,
+        object_ref=_hold_ref(hold),
+        occurred_at=now,
+        details={
+            "jurisdiction": agency.jurisdiction_id,
+            "expires_at": hold.expires_at.isoformat(),
+        },
+        sealed={
+            "agency": str(agency.pk),
+            "pseudonym": pseudonym,
+            "enrolment": str(enrolment.pk),
+            "case_reference": case_reference,
+        },
+    )
+    return hold
 
 
 def _staff_role(user: User) -> Role:
@@ -139,13 +162,20 @@ def _staff_role(user: User) -> Role:
     raise HoldRoleRequired("this action needs the role intake_officer or approver")
 
 
+def _hold_lock_active(hold: LegalHold) -> tuple[LegalHold, datetime]:
+    """The hold's row, locked, and the time it was checked to be still in force."""
+    locked = LegalHold.objects.select_for_update().get(pk=hold.pk)
+    # Read the clock after the lock: a hold may lapse while we wait for it.
+    now = timezone.now()
+    if locked.lifted_at is not None or locked.expires_at <= now:
+        raise HoldNotActive("the hold has lapsed or was lifted")
+    return locked, now
+
+
 def legal_hold_extend(*, hold: LegalHold, staff: User, reason: str = "") -> LegalHold:
     role = _staff_role(staff)
     with transaction.atomic():
-        locked = LegalHold.objects.select_for_update().get(pk=hold.pk)
-        now = timezone.now()
-        if locked.lifted_at is not None or locked.expires_at <= now:
-            raise HoldNotActive("the hold has lapsed or was lifted")
+        locked, now = _hold_lock_active(hold)
         if locked.extended:
             raise HoldAlreadyExtended("the hold has already been extended once")
         locked.expires_at = locked.expires_at + _duration()
@@ -165,10 +195,7 @@ def legal_hold_extend(*, hold: LegalHold, staff: User, reason: str = "") -> Lega
 def legal_hold_lift(*, hold: LegalHold, staff: User, reason: str = "") -> LegalHold:
     role = _staff_role(staff)
     with transaction.atomic():
-        locked = LegalHold.objects.select_for_update().get(pk=hold.pk)
-        now = timezone.now()
-        if locked.lifted_at is not None or locked.expires_at <= now:
-            raise HoldNotActive("the hold has lapsed or was lifted")
+        locked, now = _hold_lock_active(hold)
         locked.lifted_at = now
         locked.save(update_fields=["lifted_at"])
         event_record(

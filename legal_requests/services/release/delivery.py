@@ -16,15 +16,15 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import Agency
 from escrow.crypto.package import (
     PackageOpenError,
     download_secret_matches,
     package_open_with_secret,
 )
 from escrow.log.events import Actor, event_record
-from legal_requests import workflow
 from legal_requests.models import DisclosureRequest, Release
-from legal_requests.services.release import ReleaseRequestNotFound, request_get
+from legal_requests.selectors import DisclosureRequestNotFound
 
 
 class PackageNotAvailable(Exception):
@@ -41,7 +41,7 @@ class PackageSecretInvalid(Exception):
 
 @dataclass(frozen=True)
 class DeliveredPackage:
-    request: DisclosureRequest
+    disclosure: DisclosureRequest
     sealed_to_agency_key: bool
     body: bytes  # the sealed box, or the package JSON for a secret download
     package_sha256: bytes
@@ -56,7 +56,7 @@ def _secret_decode(text: str) -> bytes | None:
 
 
 def _unseal_for_agency(
-    *, request: DisclosureRequest, release: Release, download_secret: str | None
+    *, disclosure: DisclosureRequest, release: Release, download_secret: str | None
 ) -> tuple[bytes, bool] | None:
     """(body, sealed_to_agency_key), or None when the download secret does not open it."""
     sealed = bytes(release.package_sealed or b"")
@@ -69,27 +69,51 @@ def _unseal_for_agency(
         return None
     try:
         body = package_open_with_secret(
-            secret=secret, sealed=sealed, aad=str(request.pk).encode()
+            secret=secret, sealed=sealed, aad=str(disclosure.pk).encode()
         )
     except PackageOpenError:
         return None
     return body, False
 
 
+def _hand_over(
+    *, disclosure: DisclosureRequest, release: Release, actor: Actor, body: bytes,
+    sealed_to_agency_key: bool, now: datetime,
+) -> DeliveredPackage:
+    """Delete the stored package as it is handed over, and log the delivery."""
+    release.package_sealed = None
+    release.download_token_hash = None
+    release.delivered_at = now
+    release.save(update_fields=["package_sealed", "download_token_hash", "delivered_at"])
+    event_record(
+        event_type="disclosure.package_delivered",
+        actor=actor,
+        object_ref=disclosure.object_ref,
+        details={
+            "reference": disclosure.reference,
+            "package_sha256": bytes(release.package_sha256).hex(),
+            "sealed_to_agency_key": sealed_to_agency_key,
+        },
+    )
+    return DeliveredPackage(
+        disclosure=disclosure, sealed_to_agency_key=sealed_to_agency_key, body=body,
+        package_sha256=bytes(release.package_sha256),
+    )
+
+
 def release_package_fetch(
-    *, request_id: object, agency_id: object, download_secret: str | None
+    *, disclosure: DisclosureRequest, agency: Agency, download_secret: str | None
 ) -> DeliveredPackage:
     """Hand the package over once and delete it: no plaintext identity outlives delivery."""
-    request = request_get(request_id)
-    if request.agency_id != agency_id:
-        raise ReleaseRequestNotFound("no such disclosure request")
-    actor = Actor.for_agency(agency_id)
+    if disclosure.agency_id != agency.pk:
+        raise DisclosureRequestNotFound("no such disclosure request")
+    actor = Actor.for_agency(agency.pk)
     error: Exception | None = None
     delivered: DeliveredPackage | None = None
     # Every outcome below is committed (a purge, a logged refusal, a delivery) and
     # only then raised, so a refusal is on the record even though the call fails.
     with transaction.atomic():
-        release = Release.objects.select_for_update().filter(request=request).first()
+        release = Release.objects.select_for_update().filter(request=disclosure).first()
         now = timezone.now()
         if release is None or release.package_sealed is None:
             error = PackageNotAvailable("no package is waiting for this request")
@@ -99,38 +123,20 @@ def release_package_fetch(
             error = PackageDownloadExpired("the download has expired and was deleted")
         else:
             unsealed = _unseal_for_agency(
-                request=request, release=release, download_secret=download_secret
+                disclosure=disclosure, release=release, download_secret=download_secret
             )
             if unsealed is None:
                 event_record(
                     event_type="disclosure.package_download_refused",
                     actor=actor,
-                    object_ref=workflow.request_object_ref(request),
-                    details={"reference": request.reference, "reason": "download_secret"},
+                    object_ref=disclosure.object_ref,
+                    details={"reference": disclosure.reference, "reason": "download_secret"},
                 )
                 error = PackageSecretInvalid("the download secret is missing or wrong")
             else:
                 body, to_key = unsealed
-                release.package_sealed = None
-                release.download_token_hash = None
-                release.delivered_at = now
-                release.save(
-                    update_fields=["package_sealed", "download_token_hash", "delivered_at"]
-                )
-                event_record(
-                    event_type="disclosure.package_delivered",
-                    actor=actor,
-                    object_ref=workflow.request_object_ref(request),
-                    details={
-                        "reference": request.reference,
-                        "package_sha256": bytes(release.package_sha256).hex(),
-                        "sealed_to_agency_key": to_key,
-                    },
-                )
-                delivered = DeliveredPackage(
-                    request=request, sealed_to_agency_key=to_key, body=body,
-                    package_sha256=bytes(release.package_sha256),
-                )
+                delivered = _hand_over(disclosure=disclosure, release=release, actor=actor,
+                                       body=body, sealed_to_agency_key=to_key, now=now)
     if error is not None:
         raise error
     assert delivered is not None  # noqa: S101 - one of the branches set it

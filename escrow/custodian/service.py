@@ -1,0 +1,116 @@
+"""The custodian tool's client of the service: JSON over HTTP(S), standard library only.
+
+The answers are not trusted here; `escrow.custodian.challenge` checks what matters.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from escrow.custodian.errors import CustodianToolError, fail
+
+TIMEOUT_SECONDS = 60
+CHECKPOINT_PATIENCE_SECONDS = 60
+CHECKPOINT_POLL_SECONDS = 3
+
+
+class ServiceRefused(CustodianToolError):
+    """The service answered with an RFC 9457 problem."""
+
+    def __init__(self, message: str, *, status: int, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclass
+class Service:
+    base_url: str
+    token: str | None = None
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        url = urllib.parse.urljoin(self.base_url.rstrip("/") + "/", path.lstrip("/"))
+        # urlopen would also follow file: and ftp: URLs.
+        if urllib.parse.urlsplit(url).scheme not in {"http", "https"}:
+            fail("the server URL must be http(s)")
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            raise _refusal(exc) from None
+        except urllib.error.URLError as exc:
+            fail(f"cannot reach {self.base_url}: {exc.reason}")
+
+    def get(self, path: str) -> Any:
+        return self._call("GET", path)
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        return self._call("POST", path, body)
+
+
+def _refusal(exc: urllib.error.HTTPError) -> ServiceRefused:
+    # RFC 9457: title, detail and the service's own `code` and `reason` members.
+    try:
+        problem = json.loads(exc.read())
+    except (ValueError, OSError):
+        problem = None
+    if not isinstance(problem, dict):
+        return ServiceRefused(f"the server answered HTTP {exc.code}", status=exc.code, code="")
+    title = problem.get("title") or f"HTTP {exc.code}"
+    detail = problem.get("detail")
+    code = problem.get("code", "")
+    reason = problem.get("reason")
+    text = f"the server refused ({exc.code} {code}): {title}"
+    if detail:
+        text += f" - {detail}"
+    if reason:
+        text += f" [reason: {reason}]"
+    return ServiceRefused(text, status=exc.code, code=str(code))
+
+
+def token_request(service: Service, *, username: str, password: str, otp_code: str) -> str:
+    answer = service.post(
+        "/api/v1/auth/token", {"username": username, "password": password, "otp_code": otp_code}
+    )
+    token = answer.get("token") if isinstance(answer, dict) else None
+    if not isinstance(token, str):
+        fail("the server did not return a token")
+    return token
+
+
+def _release_path(request_id: str, resource: str) -> str:
+    return f"/api/v1/releases/{urllib.parse.quote(request_id)}/{resource}"
+
+
+def challenge_fetch(service: Service, *, request_id: str) -> Any:
+    """The release challenge, unchecked: `challenge_verify` decides whether to believe it."""
+    deadline = time.monotonic() + CHECKPOINT_PATIENCE_SECONDS
+    while True:
+        try:
+            return service.get(_release_path(request_id, "challenge"))
+        except ServiceRefused as exc:
+            # A fresh approval is in the log within seconds; wait for its checkpoint.
+            if exc.code != "approval_not_checkpointed" or time.monotonic() > deadline:
+                raise
+            print("The approval is not yet in a signed checkpoint; waiting...", file=sys.stderr)
+            time.sleep(CHECKPOINT_POLL_SECONDS)
+
+
+def answer_send(service: Service, *, request_id: str, answer: dict[str, Any]) -> Any:
+    """Upload a partial decryption or a refusal; one answer per custodian and request."""
+    return service.post(_release_path(request_id, "partials"), answer)

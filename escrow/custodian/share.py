@@ -1,0 +1,44 @@
+"""The custodian's share file: opened and Feldman-checked here, and matched to a release."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from escrow.crypto.sharefile import ShareFileFormatError, WrongPassphrase, share_file_open
+from escrow.crypto.threshold import (
+    CustodianShare,
+    EscrowPublicKey,
+    InvalidPublicKey,
+    ShareVerificationError,
+)
+from escrow.custodian.challenge import VerifiedChallenge
+from escrow.custodian.errors import fail
+
+
+def share_open(*, path: str, passphrase: str) -> tuple[CustodianShare, EscrowPublicKey]:
+    """The share and the public key its file carries, after the Feldman check."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        fail(f"cannot read the share file: {exc.strerror}")
+    try:
+        return share_file_open(data=data, passphrase=passphrase)
+    except WrongPassphrase:
+        fail("the passphrase does not open this share file (or the file was altered)")
+    except ShareVerificationError as exc:
+        fail(f"the share FAILS the Feldman check: {exc}")
+    except (ShareFileFormatError, InvalidPublicKey) as exc:
+        fail(f"the share file is not valid: {exc}")
+
+
+def share_check_release(
+    *, share: CustodianShare, public_key: EscrowPublicKey, verified: VerifiedChallenge
+) -> None:
+    """The share is the one the server is releasing under: same key, epoch and index."""
+    if public_key.fingerprint().hex() != verified.key_fingerprint:
+        fail("the server is releasing under another escrow key than your share file's")
+    if share.epoch != verified.epoch:
+        fail(f"your share is for epoch {share.epoch}, the release is under {verified.epoch}")
+    if share.index != verified.custodian_index:
+        fail(f"your share is index {share.index}; the server has you as "
+             f"{verified.custodian_index}")
