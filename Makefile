@@ -14,12 +14,25 @@ help:
 	@echo "make test-quick - the suite without the slow marker"
 	@echo "make lint   - ruff, mypy and the import layers (lint-imports)"
 	@echo "make bench  - run the benchmarks under bench/"
+	@echo "make lock   - re-pin the dependencies in $(LOCK) after a change to pyproject.toml"
 
-$(VENV)/.installed: pyproject.toml
+# Every dependency comes pinned, with its hashes, from the lock; the project itself is
+# then installed without resolving anything again.
+LOCK := requirements-dev.lock
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
+
+# Re-pin every dependency (after a change to pyproject.toml); tests/test_dependencies_locked.py
+# fails until the lock matches. Uses pip-tools in a throwaway environment.
+lock:
+	@tmp=$$(mktemp -d); $(PYTHON) -m venv $$tmp && $$tmp/bin/pip install --quiet pip-tools && \
+	CUSTOM_COMPILE_COMMAND="make lock" $$tmp/bin/pip-compile --quiet --extra dev --generate-hashes \
+	  --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links -o $(LOCK) pyproject.toml; \
+	status=$$?; rm -rf $$tmp; exit $$status
 
 venv: $(VENV)/.installed
 
@@ -77,4 +90,4 @@ bench: $(VENV)/.installed
 	else echo "bench/log_bench.py skipped: it needs DATABASE_URL=postgres://..."; fi
 	$(PY) bench/release_bench.py
 
-.PHONY: help venv system-packages demo test test-quick lint bench
+.PHONY: help venv lock system-packages demo test test-quick lint bench
