@@ -13,6 +13,8 @@ help:
 	@echo "make test   - run the whole test suite (PostgreSQL and Redis when they answer)"
 	@echo "make test-quick - the suite without the slow marker"
 	@echo "make lint   - ruff, mypy and the import layers (lint-imports)"
+	@echo "make security - check --deploy with production settings, and bandit"
+	@echo "make audit-deps - pip-audit of the installed dependencies (needs a vulnerability service)"
 	@echo "make bench  - run the benchmarks under bench/"
 	@echo "make lock   - re-pin the dependencies in $(LOCK) after a change to pyproject.toml"
 
@@ -83,6 +85,24 @@ lint: $(VENV)/.installed
 	$(PY) -m mypy config escrow accounts legal_requests
 	$(VENV)/bin/lint-imports
 
+# Deploy and supply-chain checks (CI runs them): Django's deploy checks and ours against
+# production settings with throwaway secrets, and bandit over our code (nothing above low).
+security: $(VENV)/.installed
+	@set -e; key=$$($(PY) manage.py log_key_generate ci.escrow.invalid/log | sed -n 's/^ESCROW_LOG_SIGNING_KEY=//p'); \
+	ESCROW_ENV=production ALLOWED_HOSTS=escrow.example.org \
+	SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	ESCROW_SERVICE_SECRET=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(48))') \
+	ESCROW_LOG_ORIGIN=ci.escrow.invalid/log ESCROW_LOG_SIGNING_KEY="$$key" \
+	DATABASE_URL=postgres://escrow@db.invalid/escrow REDIS_URL=redis://cache.invalid:6379/0 \
+	$(PY) manage.py check --deploy --fail-level WARNING
+	$(VENV)/bin/bandit --quiet --recursive --severity-level medium --exclude '*/migrations/*' \
+	  config escrow accounts legal_requests
+
+# Known vulnerabilities in the locked dependencies (pip-audit). It needs a vulnerability
+# service (PyPI's JSON API or OSV); where neither answers it fails rather than pass unchecked.
+audit-deps: $(VENV)/.installed
+	$(VENV)/bin/pip-audit --strict --skip-editable --progress-spinner off
+
 bench: $(VENV)/.installed
 	$(PY) bench/crypto_bench.py
 	$(PY) bench/merkle_bench.py
@@ -90,4 +110,4 @@ bench: $(VENV)/.installed
 	else echo "bench/log_bench.py skipped: it needs DATABASE_URL=postgres://..."; fi
 	$(PY) bench/release_bench.py
 
-.PHONY: help venv lock system-packages demo test test-quick lint bench
+.PHONY: help venv lock system-packages demo test test-quick lint security audit-deps bench

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -35,7 +36,8 @@ class StaffTokenCreateApi(APIView):
     def post(self, request: Request) -> Response:
         payload = self.Input(data=request.data)
         payload.is_valid(raise_exception=True)
-        issued = staff_sign_in(**payload.validated_data)
+        # The Django request: the sign-in limits count its client address.
+        issued = staff_sign_in(**payload.validated_data, request=request._request)
         roles = sorted(issued.token.user.groups.values_list("name", flat=True))
         body = self.Output(
             {"token": issued.secret, "expires_at": issued.token.expires_at, "roles": roles}
@@ -51,6 +53,6 @@ class StaffTokenRevokeApi(APIView):
     @extend_schema(operation_id="staff_token_revoke", request=None, responses={204: None})
     def delete(self, request: Request) -> Response:
         if not isinstance(request.auth, StaffToken):
-            return Response(status=status.HTTP_403_FORBIDDEN)
+            raise PermissionDenied("only a staff token can sign itself out")
         staff_token_revoke(token=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -7,6 +7,7 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts import checks, problems  # noqa: F401  (checks registers system checks)
+        # checks registers system checks, tasks the Celery tasks.
+        from accounts import checks, problems, tasks  # noqa: F401
 
         problems.register()

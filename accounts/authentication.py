@@ -15,7 +15,13 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from accounts.models import Agency, ApiCredential, Platform, StaffToken
-from accounts.secrets import PLATFORM_KEY, STAFF_TOKEN, secret_matches, secret_parse
+from accounts.secrets import (
+    PLATFORM_KEY,
+    STAFF_TOKEN,
+    PresentedSecret,
+    secret_matches,
+    secret_parse,
+)
 
 _INVALID = "invalid or expired credentials"
 
@@ -44,11 +50,25 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
+def _presented(request: Request, kind: str) -> PresentedSecret | None:
+    """The bearer secret if it is of `kind`; None if there is none or it is of the other kind.
+
+    A bearer token that is no secret we issue (truncated, mistyped, of an unknown kind)
+    is a failed authentication, not a missing one: the client did present credentials.
+    """
+    token = _bearer(request)
+    if token is None:
+        return None
+    presented = secret_parse(token)
+    if presented is None or presented.kind not in {PLATFORM_KEY, STAFF_TOKEN}:
+        raise exceptions.AuthenticationFailed(_INVALID)
+    return presented if presented.kind == kind else None
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[ApiPrincipal, ApiCredential] | None:
-        token = _bearer(request)
-        presented = secret_parse(token) if token else None
-        if presented is None or presented.kind != PLATFORM_KEY:
+        presented = _presented(request, PLATFORM_KEY)
+        if presented is None:
             return None
         credential = (
             ApiCredential.objects.select_related("platform", "agency")
@@ -83,9 +103,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 class StaffTokenAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[User, StaffToken] | None:
-        token = _bearer(request)
-        presented = secret_parse(token) if token else None
-        if presented is None or presented.kind != STAFF_TOKEN:
+        presented = _presented(request, STAFF_TOKEN)
+        if presented is None:
             return None
         staff_token = (
             StaffToken.objects.select_related("user").filter(prefix=presented.prefix).first()

@@ -173,3 +173,38 @@ class WebhookDelivery(models.Model):
     @property
     def webhook_id(self) -> str:
         return f"msg_{self.id.hex}"
+
+
+class SignInFailureTally(models.Model):
+    """Failed sign-ins for one attempted username in one window (docs/reliability.md).
+
+    A password flood must not grow the append-only log without bound: the first failure
+    of a window writes an audit event, later ones only count here, and one event reports
+    the count when the lockout starts or the window closes. The username is kept only
+    as a keyed digest (accounts.sign_in_limits.account_key), never in clear.
+    """
+
+    account_key = models.CharField(max_length=64, unique=True)
+    window_started_at = models.DateTimeField()
+    window_ends_at = models.DateTimeField(db_index=True)
+    failures = models.PositiveIntegerField(default=0)
+    # Failures already reported by an audit event (the first one, then the lockout's).
+    failures_reported = models.PositiveIntegerField(default=0)
+    # Attempts refused unheard because the account or address was locked out.
+    refused = models.PositiveIntegerField(default=0)
+    locked_out_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(failures_reported__lte=models.F("failures")),
+                name="sign_in_tally_reported_within_failures",
+            ),
+            models.CheckConstraint(
+                condition=Q(window_ends_at__gt=models.F("window_started_at")),
+                name="sign_in_tally_window_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"sign-in failures {self.pk}: {self.failures}"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from accounts.services import CredentialRevoked, SignInFailed
+from accounts.degraded import (
+    DEPENDENCY_UNAVAILABLE_CODE,
+    DEPENDENCY_UNAVAILABLE_TITLE,
+    REDIS_UNAVAILABLE,
+)
+from accounts.services import CredentialRevoked, SignInFailed, SignInLockedOut
 from escrow.api.problems import problem_register
 
 
@@ -11,3 +16,11 @@ def register() -> None:
                      title="Username, password or one-time code is wrong")
     problem_register(CredentialRevoked, status=409, code="credential_revoked",
                      title="The credential is revoked")
+    # With Retry-After: the exception carries when the lockout ends.
+    problem_register(SignInLockedOut, status=429, code="sign_in_locked_out",
+                     title="Too many failed sign-ins; try again later")
+    # Redis unreachable where a request cannot do without it (the rate limits fail
+    # open instead): an outage, so Retry-After and no driver message.
+    for unavailable in REDIS_UNAVAILABLE:
+        problem_register(unavailable, status=503, code=DEPENDENCY_UNAVAILABLE_CODE,
+                         title=DEPENDENCY_UNAVAILABLE_TITLE, outage=True)

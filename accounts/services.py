@@ -9,13 +9,22 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import AbstractBaseUser, Group, User
+from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.client_address import client_address
 from accounts.models import Agency, ApiCredential, Jurisdiction, Platform, StaffToken
 from accounts.roles import Role
 from accounts.secrets import PLATFORM_KEY, STAFF_TOKEN, secret_issue
+from accounts.sign_in_limits import (
+    lockout_retry_after,
+    sign_in_allowed,
+    sign_in_failure_record,
+    sign_in_refusal_record,
+)
 from escrow.log.events import Actor, event_record
 
 DEFAULT_PLATFORM_SCOPES = [
@@ -27,6 +36,14 @@ DEFAULT_AGENCY_SCOPES = [ApiCredential.Scope.DISCLOSURES]
 
 class SignInFailed(Exception):
     """Wrong username, password or one-time code; deliberately not saying which."""
+
+
+class SignInLockedOut(Exception):
+    """Too many failed sign-ins for this username or from this address: refused unheard."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class CredentialRevoked(Exception):
@@ -229,19 +246,42 @@ def _totp_verify(user: AbstractBaseUser, code: str) -> bool:
     return False
 
 
-def staff_sign_in(*, username: str, password: str, otp_code: str) -> IssuedStaffToken:
-    """Password plus TOTP, then a short-lived personal token. Every outcome is logged."""
-    user = authenticate(username=username, password=password)
+def _locked_out(*, username: str, request: HttpRequest) -> SignInLockedOut:
+    sign_in_refusal_record(username=username)
+    retry_after = lockout_retry_after(username=username, address=client_address(request))
+    return SignInLockedOut("too many failed sign-ins; try again later", retry_after=retry_after)
+
+
+def staff_sign_in(
+    *, username: str, password: str, otp_code: str, request: HttpRequest | None = None
+) -> IssuedStaffToken:
+    """Password plus TOTP, then a short-lived personal token.
+
+    Limited per username and per client address (accounts/sign_in_limits.py): while
+    either is locked out the attempt is refused before the password is checked. Every
+    success is logged; failures are logged in bounded form. `request` is the HTTP
+    request the attempt came in (its client address counts); in-process callers
+    (commands, tests) have none.
+    """
+    if request is None:
+        request = HttpRequest()  # no network client: counted per username only
+    if not sign_in_allowed(request=request, username=username):
+        raise _locked_out(username=username, request=request)
+    user = authenticate(request, username=username, password=password)
     ok = user is not None and user.is_active and _totp_verify(user, otp_code)
     if not ok or user is None:
-        with transaction.atomic():
-            event_record(
-                event_type="staff.sign_in_failed",
-                actor=Actor(kind="anonymous", ref="-"),
-                # The attempted username is personal data and possibly a password typed
-                # in the wrong box: it goes only into the sealed detail.
-                sealed={"username": username},
+        if user is not None:
+            # django-axes counts what authenticate() saw fail; a right password with a
+            # wrong one-time code is a failure too, or the code could be guessed freely.
+            user_login_failed.send(
+                sender=__name__, credentials={"username": username}, request=request
             )
+        elif getattr(request, "axes_failures_since_start", None) is None and getattr(
+            request, "axes_locked_out", False
+        ):
+            # Locked out between the check above and authenticate(): not recorded.
+            raise _locked_out(username=username, request=request)
+        sign_in_failure_record(request=request, username=username)
         raise SignInFailed("sign-in failed")
     with transaction.atomic():
         issued = secret_issue(STAFF_TOKEN)

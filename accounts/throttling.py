@@ -3,6 +3,11 @@
 A fixed-window counter: one pipelined INCR + EXPIRE NX round trip per request.
 DRF's SimpleRateThrottle keeps and rewrites the list of every request time in the
 window, which at thousands of requests a minute costs more than the request it guards.
+
+Anonymous callers are counted by `accounts.client_address` (the configured number of
+trusted proxies), never by whatever X-Forwarded-For a client sends. When Redis does not
+answer, the limits fail open (accounts/degraded.py): refusing every request because a
+counter is unreadable would turn a cache outage into a full outage.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from accounts.authentication import ApiPrincipal
+from accounts.client_address import client_address
+from accounts.degraded import REDIS_UNAVAILABLE, degraded_warn
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -58,7 +65,11 @@ class _FixedWindowThrottle(BaseThrottle):
         now = _now()
         window = int(now // period)
         key = f"throttle:{self.scope}:{self.identity(request)}:{window}"
-        used = _count(key, ttl=period + 1)
+        try:
+            used = _count(key, ttl=period + 1)
+        except REDIS_UNAVAILABLE as exc:
+            degraded_warn("rate limits suspended (failing open)", exc)
+            return True
         self._wait = (window + 1) * period - now
         return used <= limit
 
@@ -75,7 +86,7 @@ class CredentialRateThrottle(_FixedWindowThrottle):
             return principal.pk
         if getattr(principal, "is_authenticated", False):
             return f"staff:{principal.pk}"  # type: ignore[union-attr]
-        return f"ip:{self.get_ident(request)}"
+        return f"ip:{client_address(request._request)}"
 
 
 class SignInRateThrottle(_FixedWindowThrottle):
@@ -84,4 +95,4 @@ class SignInRateThrottle(_FixedWindowThrottle):
     scope = "auth"
 
     def identity(self, request: Request) -> str:
-        return self.get_ident(request)
+        return str(client_address(request._request))

@@ -95,8 +95,11 @@ def _fill(count: int) -> None:
             raw = cursor.cursor
             with raw.copy(f"COPY escrow_auditevent ({columns}) FROM STDIN") as copy:
                 for n in range(start, min(start + CHUNK, count)):
+                    # The copied columns say what the entry says (audit_verify checks).
                     copy.write_row(("enrolment.created", "2026-11-23T18:00:00Z", "platform",
-                                    "bench", "", f"enrolment:{n}", _entry(n)))
+                                    "6f1c2b7e-3a52-4c1e-9a43-2f1f0d7a9b11", "",
+                                    f"enrolment:{n:08d}-0000-4000-8000-000000000000",
+                                    _entry(n)))
 
 
 def _baseline_sequencing(count: int) -> float:

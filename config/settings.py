@@ -6,6 +6,7 @@ must then come from the environment, or start-up fails naming the variable.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -66,6 +67,8 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "pgtrigger",
+    # Sign-in lockouts per account and per client address (docs/reliability.md).
+    "axes",
     # Lowest layer first (docs/architecture.md).
     "escrow.log",
     "accounts",
@@ -76,6 +79,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Bounds /api/ and /log/ request bodies before anything reads them (413 problem),
+    # and answers a dependency outage in a view outside DRF with its 503 problem.
+    "escrow.api.middleware.ApiEdgeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -83,6 +89,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks; API sign-in answers its lockouts itself (problem+json).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -140,6 +148,12 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="escrow"),
+            # Bounded waits: an unreachable Redis must fail a call quickly, not hang a
+            # worker (the throttle then fails open; docs/reliability.md).
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=2.0),
+                "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=2.0),
+            },
         }
     }
 else:
@@ -190,7 +204,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # One strict JSON parser and one negotiation (docs/reliability.md, "One error contract").
+    "DEFAULT_PARSER_CLASSES": ["escrow.api.parsers.StrictJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "escrow.api.negotiation.EscrowContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "escrow.api.schema.EscrowAutoSchema",
     "EXCEPTION_HANDLER": "escrow.api.problems.problem_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.CredentialRateThrottle"],
@@ -256,10 +272,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 60},
     },
+    # Also ends orphaned release commits: with RELEASE_OUTCOME_DEADLINE_SECONDS (90 s),
+    # every release_committed event has its outcome within 150 s (docs/reliability.md).
     "release-resume-stalled": {
         "task": "legal_requests.release_resume_stalled",
-        "schedule": 120.0,
-        "options": {"expires": 240},
+        "schedule": 60.0,
+        "options": {"expires": 120},
+    },
+    # The mail outbox (legal_requests/services/mail.py): messages due for another attempt.
+    "mail-send-due": {
+        "task": "legal_requests.mail_send_due",
+        "schedule": 30.0,
+        "options": {"expires": 60},
     },
     "release-downloads-purge-expired": {
         "task": "legal_requests.release_downloads_purge_expired",
@@ -271,6 +295,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 900.0,
         "options": {"expires": 1800},
     },
+    # Sign-in failure windows that closed get their one summary event (accounts/tasks.py).
+    "sign-in-failures-report": {
+        "task": "accounts.sign_in_failures_report",
+        "schedule": 60.0,
+        "options": {"expires": 120},
+    },
 }
 
 # Threshold release (docs/release.md). The URL is the one agencies are sent to fetch a
@@ -278,17 +308,66 @@ CELERY_BEAT_SCHEDULE = {
 ESCROW_PUBLIC_URL = env.str("ESCROW_PUBLIC_URL", default="http://127.0.0.1:8000")
 RELEASE_LOG_WAIT_SECONDS = env.float("RELEASE_LOG_WAIT_SECONDS", default=30.0)
 PACKAGE_DOWNLOAD_TTL_SECONDS = env.int("PACKAGE_DOWNLOAD_TTL_SECONDS", default=24 * 3600)
+# No orphan events: a release_committed event without an outcome this long is aborted
+# (worker_lost) by the next recovery scan; recovery gives up, and says so, after
+# RELEASE_MAX_ATTEMPTS failed attempts (docs/reliability.md).
+RELEASE_OUTCOME_DEADLINE_SECONDS = env.int("RELEASE_OUTCOME_DEADLINE_SECONDS", default=90)
+RELEASE_MAX_ATTEMPTS = env.int("RELEASE_MAX_ATTEMPTS", default=24)
+# The mail outbox: attempts before a message is dead-lettered (logged, shown to staff).
+MAIL_MAX_ATTEMPTS = env.int("MAIL_MAX_ATTEMPTS", default=8)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=15)
 
 # Staff API tokens are short-lived by design: a stolen token ages out quickly.
 STAFF_TOKEN_TTL_SECONDS = env.int("STAFF_TOKEN_TTL_SECONDS", default=8 * 3600)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Identity Escrow")
 
+# The client address (docs/operations.md): with no trusted proxy in front, REMOTE_ADDR
+# and X-Forwarded-For is ignored (any client can write it); behind N proxies, each of
+# which appends the address it received from, the Nth entry from the right.
+ESCROW_TRUSTED_PROXY_COUNT = env.int("ESCROW_TRUSTED_PROXY_COUNT", default=0)
+
+# Sign-in limits (docs/reliability.md), enforced by django-axes in the database (so they
+# hold while Redis is down): SIGN_IN_FAILURE_LIMIT failures for one username, or from
+# one client address, lock it out for SIGN_IN_LOCKOUT_SECONDS after the last of them.
+SIGN_IN_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=10)
+SIGN_IN_LOCKOUT_SECONDS = env.int("SIGN_IN_LOCKOUT_SECONDS", default=900)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = SIGN_IN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=SIGN_IN_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "accounts.client_address.client_address"
+# Attempted usernames (personal data, sometimes a password typed in the wrong box) are
+# stored and compared only as keyed digests.
+AXES_USERNAME_CALLABLE = "accounts.sign_in_limits.account_key"
+AXES_LOCKOUT_CALLABLE = "accounts.sign_in_limits.lockout_response"
+# Attempts refused during a lockout do not restart it, so Retry-After holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = False
+AXES_DISABLE_ACCESS_LOG = True  # successes are in the audit log already
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# How often a process repeats its warning that Redis is unreachable, and the Retry-After
+# of a 503 answered for that reason.
+ESCROW_DEGRADED_WARNING_SECONDS = env.int("ESCROW_DEGRADED_WARNING_SECONDS", default=60)
+ESCROW_DEPENDENCY_RETRY_AFTER_SECONDS = env.int("ESCROW_DEPENDENCY_RETRY_AFTER_SECONDS", default=30)
+
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# In production every request arrives over HTTPS (the proxy says so in X-Forwarded-Proto);
+# a plain-HTTP one is redirected, except the health probes a load balancer sends.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz/"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+# Preloading commits the whole domain to HTTPS in browsers for good: the operator's call,
+# off by default; `check --deploy` is told so rather than left to warn.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -307,6 +386,12 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="escrow@localhost")
 # document limit (4/3 of it plus room for the rest of the request).
 DISCLOSURE_DOCUMENT_MAX_BYTES = env.int("DISCLOSURE_DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = DISCLOSURE_DOCUMENT_MAX_BYTES * 4 // 3 + 1024 * 1024
+# The API's bounds (escrow/api/parsers.py, escrow/api/middleware.py): a longer body under
+# /api/ or /log/ is a 413 problem, deeper JSON a 400 (docs/reliability.md).
+API_MAX_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=32)
+# Under /api/ and /log/ a CSRF failure is a problem document; elsewhere Django's page.
+CSRF_FAILURE_VIEW = "escrow.api.problems.csrf_failure"
 DISCLOSURE_EMERGENCY_REVIEW_HOURS = env.int("DISCLOSURE_EMERGENCY_REVIEW_HOURS", default=48)
 LEGAL_HOLD_DAYS = env.int("LEGAL_HOLD_DAYS", default=90)
 # Transparency reports are public unless the operator restricts them to auditors.
@@ -322,5 +407,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        # django-axes logs every failed sign-in; a password flood would flood the logs.
+        # Lockouts are in the audit log (accounts/sign_in_limits.py).
+        "axes": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from escrow.vault.models import LegalHold
-from legal_requests.models import DisclosureRequest, LegalBasis
+from legal_requests.models import DisclosureRequest, LegalBasis, OutgoingMail
 
 
 @admin.register(LegalBasis)
@@ -45,3 +45,15 @@ class DisclosureRequestAdmin(_ReadOnlyAdmin):
 @admin.register(LegalHold)
 class LegalHoldAdmin(_ReadOnlyAdmin):
     list_display = ("id", "agency", "placed_at", "expires_at", "extended", "lifted_at")
+
+
+@admin.register(OutgoingMail)
+class OutgoingMailAdmin(_ReadOnlyAdmin):
+    """The mail outbox: what is pending, sent, cancelled or dead-lettered, and why."""
+
+    list_display = ("kind", "request", "state", "attempts", "last_error", "next_attempt_at",
+                    "created_at", "finished_at")
+    list_filter = ("state", "kind")
+    search_fields = ("request__reference",)
+    # The sealed download secret never appears, not even sealed.
+    exclude = ("secret_sealed",)

@@ -314,10 +314,72 @@ class Release(models.Model):
     package_sealed = models.BinaryField(null=True, blank=True)
     package_sha256 = models.BinaryField(max_length=32)
     download_token_hash = models.BinaryField(max_length=32, null=True, blank=True)
+    # The single-use download secret, sealed under a service key (escrow.keys), kept only
+    # while the package waits so that an approver can reissue it when the mail is lost
+    # (legal_requests/services/release/reissue.py); cleared with the package.
+    download_secret_sealed = models.BinaryField(null=True, blank=True)
     download_expires_at = models.DateTimeField(null=True, blank=True)
     prepared_at = models.DateTimeField()
     delivered_at = models.DateTimeField(null=True, blank=True)
     platforms_notified_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        constraints = [
+            # Whatever opens the package goes with it: delivered, lapsed or purged.
+            models.CheckConstraint(
+                condition=Q(package_sealed__isnull=False) | Q(download_secret_sealed__isnull=True),
+                name="download_secret_only_with_package",
+            )
+        ]
+
     def __str__(self) -> str:
         return f"release of {self.request_id}"
+
+
+class OutgoingMail(models.Model):
+    """One message to one recipient, kept until it is sent or given up (the mail outbox).
+
+    Written in the transaction that makes the news, sent afterwards by a retried task
+    and a beat scan (legal_requests/services/mail.py), so a mail server that is down
+    delays a message but never loses it silently: after MAIL_MAX_ATTEMPTS it is
+    dead-lettered, which is logged and shown to staff.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        DEAD = "dead"  # given up after MAIL_MAX_ATTEMPTS; an audit event says so
+        CANCELLED = "cancelled"  # superseded, e.g. by a reissued download secret
+
+    # The notification kinds (services/notifications.py) and this one.
+    DOWNLOAD_SECRET = "download_secret"  # noqa: S105 - a kind of mail, not a secret
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    request = models.ForeignKey(DisclosureRequest, on_delete=models.CASCADE,
+                                related_name="mails")
+    kind = models.CharField(max_length=40)
+    recipient = models.EmailField()
+    subject = models.CharField(max_length=200)
+    # For a download secret, the body holds a marker where the secret goes at sending.
+    body = models.TextField()
+    # AES-256-GCM under a service key, bound to this row; dropped once sent or given up.
+    secret_sealed = models.BinaryField(null=True, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    # The exception's class name only: a message could carry an address or the secret.
+    last_error = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="outgoing_mail_due")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state="pending") | Q(secret_sealed__isnull=True),
+                name="mail_secret_only_while_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} mail {self.pk} ({self.state})"

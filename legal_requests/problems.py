@@ -7,7 +7,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from escrow.api.problems import problem_register
 from legal_requests import selectors
 from legal_requests.services import intake, review
-from legal_requests.services.release import delivery, items, partials, preconditions
+from legal_requests.services.release import delivery, items, partials, preconditions, reissue
 
 
 def register() -> None:
@@ -90,3 +90,10 @@ def _register_release() -> None:
                      title="The single-use download has expired")
     problem_register(delivery.PackageSecretInvalid, status=403, code="download_secret_invalid",
                      title="The download secret is missing or wrong")
+    problem_register(reissue.ReissueRoleRequired, status=403, code="permission_denied",
+                     title="You do not have permission to perform this action.")
+    problem_register(reissue.ReissueSeparationOfDuties, status=403, code="separation_of_duties",
+                     title="A custodian of this release cannot also reissue its secret")
+    problem_register(reissue.DownloadSecretNotReissuable, status=409,
+                     code="download_secret_not_reissuable",
+                     title="The package is sealed to the agency's key; there is no secret")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.models import User
@@ -20,6 +21,7 @@ from legal_requests.models import (
     CustodianResponse,
     DisclosureRequest,
     LegalBasis,
+    OutgoingMail,
     Release,
     RequestTarget,
 )
@@ -180,6 +182,20 @@ class ReleaseStatus:
     delivered_at: datetime | None
     download_expires_at: datetime | None
     platforms_notified_at: datetime | None
+    # The latest download-secret mail, for a package sealed under a secret: pending,
+    # sent, dead (given up: an approver can reissue) or cancelled; and its attempts.
+    download_secret_mail: dict[str, Any] | None = None
+
+
+def _download_secret_mail(disclosure: DisclosureRequest) -> dict[str, Any] | None:
+    mail = (
+        OutgoingMail.objects.filter(request=disclosure, kind=OutgoingMail.DOWNLOAD_SECRET)
+        .order_by("-created_at").first()
+    )
+    if mail is None:
+        return None
+    return {"state": mail.state, "attempts": mail.attempts, "last_error": mail.last_error,
+            "next_attempt_at": mail.next_attempt_at if mail.state == "pending" else None}
 
 
 def release_status_get(*, disclosure: DisclosureRequest) -> ReleaseStatus:
@@ -204,4 +220,5 @@ def release_status_get(*, disclosure: DisclosureRequest) -> ReleaseStatus:
         delivered_at=release.delivered_at if release else None,
         download_expires_at=release.download_expires_at if release else None,
         platforms_notified_at=release.platforms_notified_at if release else None,
+        download_secret_mail=_download_secret_mail(disclosure),
     )

@@ -11,8 +11,14 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
-from celery import shared_task
+from celery import Task, shared_task
 
+from legal_requests.services.mail import (
+    MAIL_SEND_TASK,
+    mail_deliver,
+    mail_send_due,
+    mail_setting,
+)
 from legal_requests.services.notifications import NOTIFICATION_SEND_TASK, notification_send
 from legal_requests.services.release.commit import ReleaseAborted, release_perform
 from legal_requests.services.release.delivery import release_downloads_purge_expired
@@ -20,7 +26,7 @@ from legal_requests.services.release.partials import RELEASE_PERFORM_TASK
 from legal_requests.services.release.recovery import (
     custodian_partials_scrub_closed,
     disclosures_close_completed,
-    releases_stalled,
+    release_recover,
 )
 from legal_requests.services.review import disclosures_expire_due, emergency_reviews_escalate
 from legal_requests.services.webhooks import webhooks_send_due
@@ -38,10 +44,28 @@ def escalate_overdue_reviews() -> int:
     return emergency_reviews_escalate()
 
 
-@shared_task(name=NOTIFICATION_SEND_TASK, autoretry_for=(OSError,), retry_backoff=True,
-             max_retries=5)
+@shared_task(name=NOTIFICATION_SEND_TASK)
 def notification_send_task(kind: str, disclosure_id: str) -> int:
+    # A message the mail server refuses stays in the outbox: mail_send_due retries it.
     return notification_send(kind=kind, disclosure_id=UUID(disclosure_id))
+
+
+@shared_task(name=MAIL_SEND_TASK, bind=True, max_retries=None)
+def mail_send_task(self: Task, mail_id: str) -> str | None:
+    attempt = mail_deliver(mail_id=UUID(mail_id))
+    if attempt is None:
+        return None  # sent, given up, or being tried by someone else
+    # A short wait is the task's own retry; a longer one is the beat scan's, so nothing
+    # rests on a long countdown in the broker. (Eagerly, there is no one to wait.)
+    short = mail_setting("MAIL_TASK_RETRY_MAX_SECONDS")
+    if attempt.retry_in is not None and attempt.retry_in <= short and not self.request.is_eager:
+        raise self.retry(countdown=attempt.retry_in)
+    return attempt.state
+
+
+@shared_task(name="legal_requests.mail_send_due")
+def mail_send_due_task() -> int:
+    return mail_send_due()
 
 
 @shared_task(name=RELEASE_PERFORM_TASK)
@@ -55,10 +79,11 @@ def release_perform_task(disclosure_id: str) -> None:
 
 @shared_task(name="legal_requests.release_resume_stalled")
 def release_resume_stalled_task() -> int:
-    stalled = releases_stalled()
-    for disclosure_id in stalled:
+    # Also ends orphaned commits (a worker lost mid-release) and gives up on spent ones.
+    to_retry = release_recover()
+    for disclosure_id in to_retry:
         release_perform_task.delay(disclosure_id)
-    return len(stalled)
+    return len(to_retry)
 
 
 @shared_task(name="legal_requests.release_downloads_purge_expired")

@@ -22,6 +22,7 @@ from legal_requests.api.disclosures import (
 )
 from legal_requests.api.release import (
     DisclosurePackageApi,
+    DownloadSecretReissueApi,
     ReleaseChallengeApi,
     ReleasePartialApi,
     ReleaseStatusApi,
@@ -36,6 +37,8 @@ urlpatterns = [
          name="release-partials"),
     path("disclosure-requests/<uuid:request_id>/package", DisclosurePackageApi.as_view(),
          name="disclosure-package"),
+    path("disclosure-requests/<uuid:request_id>/package/reissue-secret",
+         DownloadSecretReissueApi.as_view(), name="disclosure-package-reissue-secret"),
     path("legal-bases", LegalBasisListApi.as_view(), name="legal-basis-list"),
     path("disclosure-requests", DisclosureRequestListCreateApi.as_view(),
          name="disclosure-request-list"),

@@ -116,3 +116,39 @@ def schema() -> dict[str, Any]:
     from drf_spectacular.generators import SchemaGenerator
 
     return SchemaGenerator().get_schema(request=None, public=True)
+
+
+@pytest.fixture
+def caller_credentials(escrow_keypair: Any) -> dict[str, str | None]:
+    """A bearer secret for every kind of caller (None for anonymous)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.models import ApiCredential, StaffToken
+    from accounts.roles import Role
+    from accounts.services import credential_revoke, staff_sign_in
+
+    _, platform_key = factories.platform_with_key(name="Matrix platform")
+    _, agency_key = factories.agency_with_key()
+    _, revoked_key = factories.platform_with_key(name="Revoked platform")
+    credential_revoke(credential=ApiCredential.objects.get(platform__name="Revoked platform"))
+
+    def token(username: str, role: Role) -> str:
+        user = factories.staff(username, role)
+        device = TOTPDevice.objects.get(user=user)
+        return staff_sign_in(username=username, password="correct horse battery",
+                             otp_code=f"{totp(device.bin_key):06d}").secret
+
+    found: dict[str, str | None] = {"anonymous": None, "platform": platform_key,
+                                    "agency": agency_key, "revoked_key": revoked_key}
+    for role in factories.STAFF_KINDS:
+        found[role] = token(f"matrix-{role}", Role(role))
+    found["expired_token"] = token("matrix-expired", Role.APPROVER)
+    found["revoked_token"] = token("matrix-revoked", Role.APPROVER)
+    StaffToken.objects.filter(user__username="matrix-expired").update(
+        expires_at=timezone.now() - timedelta(seconds=1))
+    StaffToken.objects.filter(user__username="matrix-revoked").update(revoked_at=timezone.now())
+    return found

@@ -15,6 +15,11 @@ from accounts.services import credential_create, staff_user_create
 from escrow.crypto.threshold import CustodianShare, EscrowPublicKey, ceremony_run
 from escrow.vault.models import EscrowKey
 
+# Every kind of API caller, as the authorization tests name them.
+STAFF_KINDS = ("intake_officer", "approver", "custodian", "auditor", "administrator")
+CALLER_KINDS = ("anonymous", "platform", "agency", *STAFF_KINDS,
+                "revoked_key", "expired_token", "revoked_token")
+
 # Distinctive values that must never appear anywhere outside a sealed field.
 CANARY = {
     "given_name": "Zebulonqx",

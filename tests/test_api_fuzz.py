@@ -7,6 +7,7 @@ pyproject.toml for pytest 9 compatibility; its Hypothesis strategies are used di
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -81,3 +82,40 @@ def test_a_real_signup_validates_against_the_schema(api_schema: Any, platform_a:
     assert response.status_code == 201
     case.validate_response(response, checks=[status_code_conformance,
                                              response_schema_conformance])
+
+
+# CI runs a few examples per operation and caller; FUZZ_EXAMPLES=40 for a deeper run.
+FUZZ_EXAMPLES_PER_OPERATION = int(os.environ.get("FUZZ_EXAMPLES", "8"))
+
+
+@pytest.mark.parametrize("kind", factories.CALLER_KINDS)
+def test_every_operation_answers_every_caller_as_documented(
+    api_schema: Any, caller_credentials: dict[str, Any], kind: str
+) -> None:
+    """Every operation of the OpenAPI document, fuzzed as each kind of caller."""
+    from django.core.cache import cache
+
+    secret = caller_credentials[kind]
+    auth = {"Authorization": f"Bearer {secret}"} if secret else {}
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) >= 40
+    cases = 0
+    failures: list[str] = []
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=FUZZ_EXAMPLES_PER_OPERATION, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def answers_as_documented(case: Any) -> None:
+            nonlocal cases
+            cases += 1
+            cache.clear()  # rate limits count per caller; this test is one caller
+            case.validate_response(case.call(headers=auth), checks=CHECKS)
+
+        try:
+            answers_as_documented()
+        except Exception as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            failures.append(f"{operation.method.upper()} {operation.path}: {first_line}")
+    print(f"{kind}: {cases} cases over {len(operations)} operations")
+    assert failures == []

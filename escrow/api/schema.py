@@ -43,9 +43,19 @@ _ERRORS = {
     "405": "Method not allowed",
     "406": "Not acceptable",
     "409": "Conflicts with the current state",
+    "413": "Request body over the documented limit (API_MAX_BODY_BYTES)",
     "415": "Unsupported media type",
     "429": "Rate limit exceeded; see Retry-After",
-    "503": "A dependency of this operation is unavailable",
+    "503": "A dependency of this operation is unavailable; see Retry-After",
+}
+# The C2SP tlog-tiles resources under /log/ are public and unthrottled; each view adds
+# its own (404 for a missing tile, 422 for a rejected cosignature, ...).
+_LOG_ERRORS = {
+    "400": "Malformed request",
+    "405": "Method not allowed",
+    "406": "None of the media types in Accept can be served",
+    "413": "Request body over the documented limit (API_MAX_BODY_BYTES)",
+    "503": "A dependency of this operation is unavailable; see Retry-After",
 }
 
 
@@ -55,13 +65,17 @@ def add_problem_responses(result: dict[str, Any], generator: Any, request: Any,
     components["Problem"] = PROBLEM
     ref = {"$ref": "#/components/schemas/Problem"}
     for path, item in result.get("paths", {}).items():
-        if not path.startswith("/api/v1/"):
+        if path.startswith("/api/v1/"):
+            errors = _ERRORS
+        elif path.startswith("/log/"):
+            errors = _LOG_ERRORS
+        else:
             continue
         for method, operation in item.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
             responses = operation.setdefault("responses", {})
-            for status, description in _ERRORS.items():
+            for status, description in errors.items():
                 responses.setdefault(status, {"description": description})
             # Views may name an error with a specific description; its body is still a
             # problem document, whichever view declared it.

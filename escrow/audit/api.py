@@ -24,6 +24,7 @@ from accounts.authentication import StaffTokenAuthentication
 from accounts.permissions import HasRole
 from accounts.principals import required_staff
 from accounts.roles import Role
+from escrow.api.negotiation import OctetStreamRenderer, PlainTextRenderer
 from escrow.api.serializers import StrictSerializer
 from escrow.crypto.encoding import b64encode
 from escrow.crypto.merkle import leaf_hash
@@ -31,11 +32,11 @@ from escrow.crypto.tiles import TilePathError, tile_path_parse
 from escrow.log.events import Actor
 from escrow.log.export import log_export_check, log_export_stream
 from escrow.log.keys import log_identity
-from escrow.log.models import AuditEvent
 from escrow.log.selectors import (
+    LoggedEvent,
     audit_event_get,
-    audit_event_list,
-    audit_event_log_index,
+    audit_event_logged,
+    audit_event_page,
     log_checkpoint_latest,
     log_checkpoint_served,
     log_consistency_proof,
@@ -66,12 +67,29 @@ class _PublicLogView(APIView):
     throttle_classes: list[Any] = []
 
 
+class _LogTextView(_PublicLogView):
+    # C2SP clients ask for these as text/plain (or send */*, or no Accept at all).
+    renderer_classes = [PlainTextRenderer]
+
+
+class _LogTileView(_PublicLogView):
+    # C2SP tlog-tiles clients ask for tiles as application/octet-stream.
+    renderer_classes = [OctetStreamRenderer]
+
+
+# Errors each tlog resource can answer besides those every /log/ operation documents
+# (escrow/api/schema.py: 405, 406, 413, 503); each is a problem document.
+_NO_CHECKPOINT_YET = {404: OpenApiResponse(description="The log has no signed checkpoint yet")}
+_NO_SUCH_TILE = {404: OpenApiResponse(description="No such tile: beyond the tree, or not a "
+                                                  "canonical tile path")}
+
+
 @extend_schema(tags=["log"])
-class LogCheckpointApi(_PublicLogView):
+class LogCheckpointApi(_LogTextView):
     @extend_schema(
         operation_id="log_checkpoint",
         description="The latest C2SP tlog-checkpoint, signed as a C2SP signed-note.",
-        responses={(200, "text/plain"): OpenApiTypes.STR},
+        responses={(200, "text/plain"): OpenApiTypes.STR, **_NO_CHECKPOINT_YET},
     )
     def get(self, request: Request) -> HttpResponse:
         checkpoint = log_checkpoint_latest()
@@ -85,7 +103,7 @@ class LogCheckpointApi(_PublicLogView):
 
 
 @extend_schema(tags=["log"])
-class LogVerifierKeyApi(_PublicLogView):
+class LogVerifierKeyApi(_LogTextView):
     @extend_schema(
         operation_id="log_verifier_key",
         description="The log's verifier key, name+keyid+base64 (C2SP signed-note).",
@@ -106,11 +124,11 @@ def _tile_response(data: bytes, *, partial: bool) -> HttpResponse:
 
 
 @extend_schema(tags=["log"])
-class LogHashTileApi(_PublicLogView):
+class LogHashTileApi(_LogTileView):
     @extend_schema(
         operation_id="log_hash_tile",
         description="A C2SP tlog-tiles hash tile: tile/<L>/<N>[.p/<W>].",
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **_NO_SUCH_TILE},
     )
     def get(self, request: Request, path: str) -> HttpResponse:
         try:
@@ -138,7 +156,13 @@ class LogCosignatureApi(_PublicLogView):
     @extend_schema(
         operation_id="log_cosignature_add",
         request={"text/plain": OpenApiTypes.STR},
-        responses={200: Output},
+        responses={
+            200: Output,
+            404: OpenApiResponse(description="checkpoint_unknown: this log signed no such "
+                                             "checkpoint"),
+            422: OpenApiResponse(description="cosignature_rejected: not a checkpoint of this "
+                                             "log cosigned by a configured witness"),
+        },
     )
     def post(self, request: Request) -> Response:
         added = log_cosignatures_add(cosigned_checkpoint=request.body[:65536])
@@ -159,7 +183,7 @@ class EntriesReadable(BasePermission):
 
 
 @extend_schema(tags=["log"])
-class LogEntryBundleApi(_PublicLogView):
+class LogEntryBundleApi(_LogTileView):
     authentication_classes = [StaffTokenAuthentication]
     permission_classes = [EntriesReadable]
 
@@ -169,7 +193,13 @@ class LogEntryBundleApi(_PublicLogView):
             "A C2SP tlog-tiles entry bundle: tile/entries/<N>[.p/<W>], each entry a "
             "big-endian uint16 length and the canonical JSON leaf."
         ),
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            **_NO_SUCH_TILE,
+            401: OpenApiResponse(description="A bearer token was sent and is not a valid "
+                                             "staff token"),
+            403: OpenApiResponse(description="Entry bundles are kept to auditors on this log"),
+        },
     )
     def get(self, request: Request, path: str) -> HttpResponse:
         try:
@@ -208,20 +238,22 @@ class AuditEventOutput(serializers.Serializer):
     leaf_hash = serializers.CharField(help_text="base64 SHA-256(0x00 || entry)")
 
 
-def _event_data(event: AuditEvent) -> dict[str, Any]:
-    entry = bytes(event.entry)
+def _event_data(event: LoggedEvent) -> dict[str, Any]:
+    # Every field comes from the hashed leaf, never from the row's copied columns:
+    # an auditor sees what the signed log says, whatever was rewritten beside it.
+    leaf = event.leaf
     return {
-        "id": event.pk,
-        "log_index": audit_event_log_index(event),
-        "event_type": event.event_type,
-        "occurred_at": event.occurred_at,
-        "actor_kind": event.actor_kind,
-        "actor_ref": event.actor_ref,
-        "actor_role": event.actor_role,
-        "object_ref": event.object_ref,
-        "has_sealed_detail": event.commitment is not None,
-        "entry": entry.decode("utf-8"),
-        "leaf_hash": b64encode(leaf_hash(entry)),
+        "id": event.id,
+        "log_index": event.log_index,
+        "event_type": leaf.event_type,
+        "occurred_at": leaf.occurred_at,
+        "actor_kind": leaf.actor_kind,
+        "actor_ref": leaf.actor_ref,
+        "actor_role": leaf.actor_role,
+        "object_ref": leaf.object_ref,
+        "has_sealed_detail": leaf.sealed is not None,
+        "entry": event.entry.decode("utf-8"),
+        "leaf_hash": b64encode(leaf_hash(event.entry)),
     }
 
 
@@ -240,21 +272,21 @@ class AuditEventListApi(_AuditorView):
 
     class Output(serializers.Serializer):
         events = AuditEventOutput(many=True)
-        next_after = serializers.IntegerField(allow_null=True)
+        next_after = serializers.IntegerField(
+            allow_null=True,
+            help_text="cursor for the next page, null when nothing further matches; a page "
+                      "scans a bounded number of events, so it may hold fewer than `limit`",
+        )
 
     @extend_schema(operation_id="audit_event_list", parameters=[Input], responses={200: Output})
     def get(self, request: Request) -> Response:
         query = self.Input(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        limit = data.pop("limit")
-        after = data.pop("after", None)
-        events = list(audit_event_list(after_id=after, **data)[: limit + 1])
-        more = len(events) > limit
-        events = events[:limit]
+        page = audit_event_page(after_id=data.pop("after", None), **data)
         body = {
-            "events": [_event_data(e) for e in events],
-            "next_after": events[-1].pk if more else None,
+            "events": [_event_data(e) for e in page.events],
+            "next_after": page.next_after,
         }
         return Response(self.Output(body).data)
 
@@ -263,7 +295,7 @@ class AuditEventListApi(_AuditorView):
 class AuditEventDetailApi(_AuditorView):
     @extend_schema(operation_id="audit_event_detail", responses={200: AuditEventOutput})
     def get(self, request: Request, event_id: int) -> Response:
-        return Response(AuditEventOutput(_event_data(audit_event_get(event_id=event_id))).data)
+        return Response(AuditEventOutput(_event_data(audit_event_logged(event_id=event_id))).data)
 
 
 @extend_schema(tags=["audit"])

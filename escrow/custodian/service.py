@@ -47,9 +47,9 @@ class Service:
             headers["Content-Type"] = "application/json"
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310  # nosec B310
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310  # nosec B310
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             raise _refusal(exc) from None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 
 from escrow.crypto.merkle import leaf_hash
@@ -23,9 +25,19 @@ from escrow.crypto.tiles import (
     tile_within_size,
     tree_hash_from_tiles,
 )
+from escrow.log.db import EntryContains
+from escrow.log.leaf import (
+    CopiedColumns,
+    Leaf,
+    LeafMalformed,
+    canonical_json,
+    leaf_columns_differ,
+    leaf_parse,
+)
 from escrow.log.models import AuditEvent, LogCheckpoint, LogEntry, LogTile
 
 HASH_SIZE = 32
+logger = logging.getLogger(__name__)
 
 
 class LogEventNotFound(Exception):
@@ -52,7 +64,7 @@ def log_tiles_read(tiles: Sequence[TileRef]) -> list[bytes]:
     table = connection.ops.quote_name(LogTile._meta.db_table)
     index = connection.ops.quote_name("index")
     # Only quoted identifiers are formatted in; every value is a parameter.
-    pick = f"(SELECT id FROM {table} WHERE level = %s AND {index} = %s AND width >= %s"  # noqa: S608
+    pick = f"(SELECT id FROM {table} WHERE level = %s AND {index} = %s AND width >= %s"  # noqa: S608  # nosec B608
     picks = ", ".join(pick + " ORDER BY width LIMIT 1)" for _ in tiles)
     params: list[int] = []
     for tile in tiles:
@@ -60,7 +72,7 @@ def log_tiles_read(tiles: Sequence[TileRef]) -> list[bytes]:
     found: dict[tuple[int, int], bytes] = {}
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT level, {index}, hashes FROM {table} WHERE id IN ({picks})",  # noqa: S608
+            f"SELECT level, {index}, hashes FROM {table} WHERE id IN ({picks})",  # noqa: S608  # nosec B608
             params,
         )
         for level, index, hashes in cursor.fetchall():
@@ -73,7 +85,7 @@ def log_checkpoint_latest() -> LogCheckpoint | None:
     table = connection.ops.quote_name(LogCheckpoint._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id, tree_size, root_hash, note, created_at FROM {table} "  # noqa: S608
+            f"SELECT id, tree_size, root_hash, note, created_at FROM {table} "  # noqa: S608  # nosec B608
             "ORDER BY tree_size DESC LIMIT 1"
         )
         row = cursor.fetchone()
@@ -132,8 +144,91 @@ def log_entry_bundle(*, tile: TileRef) -> bytes | None:
     return entry_bundle_encode(entries)
 
 
-def audit_event_list(
+@dataclass(frozen=True)
+class LoggedEvent:
+    """An audit event as its log entry tells it: every field read from the hashed leaf."""
+
+    id: int
+    log_index: int | None
+    entry: bytes
+    leaf: Leaf
+
+
+def _logged(event_id: int, log_index: int | None, entry: bytes) -> LoggedEvent | None:
+    try:
+        return LoggedEvent(id=event_id, log_index=log_index, entry=entry, leaf=leaf_parse(entry))
+    except LeafMalformed as exc:
+        logger.error("audit event %s: its entry is not a well-formed leaf (%s)", event_id, exc)
+        return None
+
+
+def log_events_matching(*, needles: Sequence[bytes]) -> Iterator[LoggedEvent]:
+    """Sequenced events under the latest signed checkpoint whose entry contains any of
+    `needles`, in log order, read from their entries.
+
+    This is what published figures are computed from: the same bytes the checkpoints
+    sign, `manage.py audit_verify` checks and an export carries, so anyone holding
+    the log can recompute them. The copied columns play no part.
+    """
+    size = log_tree_size()
+    if size == 0 or not needles:
+        return
+    matches = Q()
+    for position in range(len(needles)):
+        matches |= Q(**{f"has_{position}": 1})
+    rows = (
+        LogEntry.objects.filter(index__lt=size)
+        .alias(**{f"has_{i}": EntryContains(n, entry="event__entry")
+                  for i, n in enumerate(needles)})
+        .filter(matches)
+        .order_by("index")
+        .values_list("index", "event_id", "event__entry")
+        .iterator(chunk_size=2000)
+    )
+    for index, event_id, entry in rows:
+        if (event := _logged(event_id, index, bytes(entry))) is not None:
+            yield event
+
+
+def leaf_needle(key: str, value: str) -> bytes:
+    """The canonical JSON text `"key":"value"` that a leaf with that field contains."""
+    return canonical_json({key: value})[1:-1]
+
+
+# Rows an auditor's page may scan before it hands back a cursor with what it found.
+AUDIT_PAGE_SCAN = 20_000
+_AUDIT_PAGE_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class AuditEventPage:
+    events: list[LoggedEvent]
+    next_after: int | None  # None: nothing further matches
+
+
+def _leaf_matches(
+    leaf: Leaf,
     *,
+    event_type: str | None,
+    object_ref: str | None,
+    actor_kind: str | None,
+    occurred_after: datetime | None,
+    occurred_before: datetime | None,
+) -> bool:
+    if event_type and leaf.event_type != event_type:
+        return False
+    if object_ref and leaf.object_ref != object_ref:
+        return False
+    if actor_kind and leaf.actor_kind != actor_kind:
+        return False
+    if occurred_after is not None and leaf.occurred_at < occurred_after:
+        return False
+    return not (occurred_before is not None and leaf.occurred_at >= occurred_before)
+
+
+def audit_event_page(
+    *,
+    limit: int,
     event_type: str | None = None,
     object_ref: str | None = None,
     actor_kind: str | None = None,
@@ -141,24 +236,79 @@ def audit_event_list(
     occurred_before: datetime | None = None,
     sequenced: bool | None = None,
     after_id: int | None = None,
-) -> QuerySet[AuditEvent]:
-    """Events oldest first, with their log entry joined (log index or none yet)."""
-    events = AuditEvent.objects.select_related("log_entry").order_by("id")
-    if event_type:
-        events = events.filter(event_type=event_type)
-    if object_ref:
-        events = events.filter(object_ref=object_ref)
-    if actor_kind:
-        events = events.filter(actor_kind=actor_kind)
-    if occurred_after is not None:
-        events = events.filter(occurred_at__gte=occurred_after)
-    if occurred_before is not None:
-        events = events.filter(occurred_at__lt=occurred_before)
+) -> AuditEventPage:
+    """Events oldest first, filtered and described by what their entries say.
+
+    The copied columns are neither filtered on nor shown: a row whose columns were
+    rewritten appears (or not) exactly as its entry says. Each page scans at most
+    AUDIT_PAGE_SCAN rows, so a page can hold fewer than `limit` events while
+    `next_after` still points further on.
+    """
+    events = AuditEvent.objects.order_by("id")
+    needles = [
+        leaf_needle(key, value)
+        for key, value in (("type", event_type), ("object", object_ref), ("kind", actor_kind))
+        if value
+    ]
+    if needles:
+        events = events.alias(
+            **{f"has_{i}": EntryContains(n) for i, n in enumerate(needles)}
+        ).filter(**{f"has_{i}": 1 for i in range(len(needles))})
     if sequenced is not None:
         events = events.filter(log_entry__isnull=not sequenced)
-    if after_id is not None:
-        events = events.filter(id__gt=after_id)
-    return events
+    found: list[LoggedEvent] = []
+    cursor = after_id or 0
+    scanned = 0
+    while scanned < AUDIT_PAGE_SCAN:
+        rows = list(
+            events.filter(id__gt=cursor).values_list(
+                "id", "log_entry__index", "entry", "event_type", "occurred_at", "actor_kind",
+                "actor_ref", "actor_role", "object_ref", "commitment",
+            )[:_AUDIT_PAGE_CHUNK]
+        )
+        for event_id, log_index, entry, *copies in rows:
+            cursor = event_id
+            scanned += 1
+            event = _logged(event_id, log_index, bytes(entry))
+            if event is None:
+                continue
+            _copies_check(event, *copies)
+            if _leaf_matches(event.leaf, event_type=event_type, object_ref=object_ref,
+                             actor_kind=actor_kind, occurred_after=occurred_after,
+                             occurred_before=occurred_before):
+                found.append(event)
+                if len(found) > limit:
+                    return AuditEventPage(events=found[:limit], next_after=found[limit - 1].id)
+        if len(rows) < _AUDIT_PAGE_CHUNK:
+            return AuditEventPage(events=found, next_after=None)
+    return AuditEventPage(events=found, next_after=cursor)
+
+
+def _copies_check(event: LoggedEvent, *copies: Any) -> None:
+    """Say so in the service log when a row's copies differ from its entry (audit_verify
+    reports the same at the entry's index)."""
+    event_type, occurred_at, kind, ref, role, obj, commitment = copies
+    differ = leaf_columns_differ(event.entry, CopiedColumns(
+        event_type=event_type, occurred_at=occurred_at, actor_kind=kind, actor_ref=ref,
+        actor_role=role, object_ref=obj,
+        commitment=bytes(commitment) if commitment is not None else None,
+    ))
+    if differ:
+        logger.error("audit event %s: copied %s differ from its log entry; shown from the entry",
+                     event.id, ", ".join(differ))
+
+
+def audit_event_logged(*, event_id: int) -> LoggedEvent:
+    """One event as its entry tells it."""
+    row = (
+        AuditEvent.objects.filter(id=event_id)
+        .values_list("id", "log_entry__index", "entry")
+        .first()
+    )
+    event = _logged(row[0], row[1], bytes(row[2])) if row is not None else None
+    if event is None:
+        raise LogEventNotFound(f"no audit event {event_id} with a well-formed entry")
+    return event
 
 
 def audit_event_get(*, event_id: int) -> AuditEvent:

@@ -31,6 +31,7 @@ from escrow.crypto.tiles import MAX_ENTRY_SIZE, inclusion_proof_from_tiles, tile
 from escrow.jobs import task_enqueue_on_commit
 from escrow.log.events import Actor, event_record, sealed_detail_open
 from escrow.log.keys import LogKeyInvalid, log_identity
+from escrow.log.leaf import LeafMalformed, leaf_parse
 from escrow.log.models import AuditEvent, LogCheckpoint, LogCosignature, LogEntry, LogTile
 from escrow.log.selectors import log_checkpoint_latest, log_checkpoint_served, log_tiles_read
 
@@ -226,7 +227,7 @@ def _next_events(head: _Head, limit: int) -> list[tuple[int, bytes]]:
         if connection.vendor != "postgresql":
             # SQLite serialises writers: event ids commit in increasing order.
             cursor.execute(
-                f"SELECT id, entry FROM {table} WHERE id > %s ORDER BY id LIMIT %s",  # noqa: S608
+                f"SELECT id, entry FROM {table} WHERE id > %s ORDER BY id LIMIT %s",  # noqa: S608  # nosec B608
                 [head.cursor_event_id, limit],
             )
             return [(event_id, bytes(entry)) for event_id, entry in cursor.fetchall()]
@@ -411,6 +412,19 @@ def audit_event_open_sealed(*, event: AuditEvent, auditor: Actor, reason: str) -
             object_ref=f"audit_event:{event.pk}",
             details={"event_id": event.pk},
             sealed={"reason": reason},
+        )
+    try:
+        logged = leaf_parse(bytes(event.entry)).sealed
+    except LeafMalformed:
+        logged = None
+    if logged != bytes(event.commitment).hex():
+        # The commitment column is a copy; what the log signed is the entry's `sealed`.
+        # A sealed detail moved in from another row opens against its own copied
+        # commitment, so it must be held to the logged one.
+        logger.error("sealed detail of event %s is not the one its log entry commits to",
+                     event.pk)
+        raise SealedDetailUnverifiable(
+            f"the sealed detail of event {event.pk} does not match its log entry's commitment"
         )
     try:
         opened = sealed_detail_open(event)

@@ -4,7 +4,10 @@ Used by `manage.py audit_verify`, against the database or an export file. Every
 leaf hash, every stored hash tile (each version of each partial tile too) and
 every signed checkpoint is derived again from the entries alone; the report names
 the first log index where anything differs, so a changed, deleted, reordered or
-inserted entry points at itself.
+inserted entry points at itself. Read from the database, each event's copied columns
+(type, time, actor, object, commitment) are also compared with its entry, and a copy
+that differs is reported at its entry's index: the entry is what the checkpoints
+sign, and published figures are read from it, never from the copies.
 
 No Django here: sources hand over plain tuples.
 """
@@ -14,14 +17,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from escrow.crypto.checkpoint import CheckpointError, checkpoint_open
 from escrow.crypto.merkle import HASH_SIZE, root_from_leaf_hashes
 from escrow.crypto.note import NoteError, NoteVerifier
 from escrow.crypto.tiles import TILE_HEIGHT, TILE_WIDTH, TileError, TileRef, tree_hash_from_tiles
+from escrow.log.leaf import CopiedColumns, leaf_columns_differ
 
 _LEAF_PREFIX = b"\x00"  # RFC 9162 s2.1.1
+# Problems listed one by one for columns that differ from their entries; beyond, a count.
+_COPIES_REPORTED = 100
 
 
 class LogSource(Protocol):
@@ -37,6 +43,16 @@ class LogSource(Protocol):
 
     def checkpoints(self) -> Iterable[tuple[int, str]]:
         """Every stored signed checkpoint: (tree size it is filed under, signed note)."""
+        ...
+
+
+@runtime_checkable
+class ColumnSource(Protocol):
+    """A source that also holds each entry's copied columns (the database; not an export)."""
+
+    def entries_with_columns(self) -> Iterable[tuple[int, bytes, CopiedColumns | None]]:
+        """(log index, entry bytes, the event row's copies of its fields), by increasing
+        index; None where the source itself found the copies' text in the entry."""
         ...
 
 
@@ -76,12 +92,33 @@ class VerifyReport:
 def _leaf_hashes(source: LogSource, report: VerifyReport) -> list[bytes]:
     sha256 = hashlib.sha256
     leaves: list[bytes] = []
-    for expected, (index, entry) in enumerate(source.entries()):
+    items: Iterable[tuple[int, bytes, CopiedColumns | None]]
+    if isinstance(source, ColumnSource):
+        items = source.entries_with_columns()
+    else:
+        items = ((index, entry, None) for index, entry in source.entries())
+    copies_differ: list[int] = []
+    for expected, (index, entry, columns) in enumerate(items):
         if index != expected:
             what = "missing" if index > expected else "duplicated or out of order"
             report.problems.append(VerifyProblem(expected, f"log entry {expected} is {what}"))
             break
         leaves.append(sha256(_LEAF_PREFIX + entry).digest())
+        if columns is not None and (differ := leaf_columns_differ(entry, columns)):
+            copies_differ.append(index)
+            if len(copies_differ) <= _COPIES_REPORTED:
+                report.problems.append(
+                    VerifyProblem(
+                        index,
+                        f"log entry {index}: the event's copied {', '.join(differ)} "
+                        "differ from the logged entry",
+                    )
+                )
+    if len(copies_differ) > _COPIES_REPORTED:
+        report.problems.append(
+            VerifyProblem(copies_differ[0], f"{len(copies_differ)} events in all have copied "
+                                            "columns that differ from their entries")
+        )
     report.entries = len(leaves)
     return leaves
 

@@ -24,7 +24,7 @@ from accounts.models import Agency
 from accounts.permissions import AgencyKey, HasRole
 from accounts.principals import calling_agency, required_agency, required_staff
 from accounts.roles import Role
-from escrow.api.serializers import StrictSerializer
+from escrow.api.serializers import NoFilters, StrictSerializer
 from escrow.crypto.encoding import b64decode
 from escrow.vault.identity import IDENTITY_FIELDS
 from legal_requests import selectors
@@ -214,6 +214,10 @@ _ERRORS = {
 
 
 class DisclosureRequestListCreateApi(APIView):
+    class ListInput(StrictSerializer):
+        state = serializers.ChoiceField(choices=DisclosureRequest.State.choices, required=False,
+                                        help_text="Staff only: filter by state")
+
     def get_permissions(self) -> list[Any]:
         if self.request.method == "POST":
             return [(AgencyKey | INTAKE)()]
@@ -221,18 +225,21 @@ class DisclosureRequestListCreateApi(APIView):
 
     @extend_schema(
         operation_id="disclosure_request_list",
-        parameters=[OpenApiParameter("state", str, description="Staff only: filter by state")],
+        parameters=[ListInput],
         responses={200: StaffDisclosureRequestOutput(many=True)},
         description="Agencies see their own requests; staff see all. Newest first, at most "
                     f"{_LIST_LIMIT}.",
     )
     def get(self, request: Request) -> Response:
+        query = self.ListInput(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
         agency = calling_agency(request)
         if agency is not None:
             found = selectors.disclosure_list_for_agency(agency=agency)
             serializer: type[serializers.Serializer] = DisclosureRequestOutput
         else:
-            found = selectors.disclosure_list_for_staff(state=request.query_params.get("state"))
+            found = selectors.disclosure_list_for_staff(
+                state=query.validated_data.get("state"))
             serializer = StaffDisclosureRequestOutput
         return Response(serializer(found[:_LIST_LIMIT], many=True).data)
 
@@ -535,7 +542,9 @@ class LegalBasisListApi(APIView):
     permission_classes = [AgencyKey | STAFF_READERS]
 
     @extend_schema(operation_id="legal_basis_list", responses={200: LegalBasisOutput(many=True)},
-                   description="Agencies see the enabled bases of their own jurisdiction.")
+                   description="Agencies see the enabled bases of their own jurisdiction. No "
+                               "filters: any query parameter is a 400.")
     def get(self, request: Request) -> Response:
+        NoFilters(data=request.query_params.dict()).is_valid(raise_exception=True)
         bases = selectors.legal_basis_list(agency=calling_agency(request))
         return Response(LegalBasisOutput(bases, many=True).data)

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,6 +29,7 @@ from legal_requests.services.release.partials import (
     release_partial_submit,
     release_refusal_submit,
 )
+from legal_requests.services.release.reissue import release_download_secret_reissue
 from legal_requests.services.release.sealing import SEALED_PACKAGE_FORMAT
 
 CHALLENGE_FORMAT = "identity-escrow-release-challenge/1"
@@ -136,6 +137,13 @@ class ReleasePartialOutput(serializers.Serializer):
     release_started = serializers.BooleanField(required=False)
 
 
+class DownloadSecretMailOutput(serializers.Serializer):
+    state = serializers.ChoiceField(choices=("pending", "sent", "dead", "cancelled"))
+    attempts = serializers.IntegerField()
+    last_error = serializers.CharField(help_text="The failure's class name, or empty")
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+
+
 class ReleaseStatusOutput(serializers.Serializer):
     request_id = serializers.UUIDField()
     reference = serializers.CharField()
@@ -154,6 +162,11 @@ class ReleaseStatusOutput(serializers.Serializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
     download_expires_at = serializers.DateTimeField(allow_null=True)
     platforms_notified_at = serializers.DateTimeField(allow_null=True)
+    download_secret_mail = DownloadSecretMailOutput(
+        allow_null=True,
+        help_text="The latest mail of the download secret (a package without an agency "
+                  "key): dead means given up, and an approver can reissue the secret.",
+    )
 
 
 class SealedPackageOutput(serializers.Serializer):
@@ -346,3 +359,56 @@ class DisclosurePackageApi(APIView):
         # Single use: no cache or proxy may keep a copy.
         response["Cache-Control"] = "no-store"
         return response
+
+
+class DownloadSecretReissueInput(StrictSerializer):
+    reason = serializers.CharField(max_length=5000, help_text="Why (sealed in the log)")
+
+
+class DownloadSecretReissueOutput(serializers.Serializer):
+    request_id = serializers.UUIDField()
+    reference = serializers.CharField()
+    mail_id = serializers.UUIDField(help_text="The new secret's mail in the outbox")
+    download_expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class DownloadSecretReissueApi(APIView):
+    """An approver reissues a package's lost download secret; the old one stops working."""
+
+    authentication_classes = [StaffTokenAuthentication]
+    permission_classes = [HasRole(Role.APPROVER)]
+
+    @extend_schema(
+        operation_id="disclosure_package_secret_reissue",
+        request=DownloadSecretReissueInput,
+        responses={
+            202: DownloadSecretReissueOutput,
+            403: OpenApiResponse(description="Not an approver, or a custodian of this release"),
+            404: OpenApiResponse(description="No such request, or no package waiting"),
+            409: OpenApiResponse(description="The package is sealed to the agency's key"),
+            410: OpenApiResponse(description="The download has expired"),
+        },
+        description=(
+            "For a package sealed under a download secret (no agency key) that is still "
+            "waiting: seal it again under a new single-use secret, which is mailed to the "
+            "requesting officer through the mail outbox; the old secret no longer opens it. "
+            "Approvers only, not a custodian who answered for this release; logged as "
+            "`disclosure.download_secret_reissued`. The download's expiry is unchanged. "
+            "See docs/release.md."
+        ),
+    )
+    def post(self, request: Request, request_id: UUID) -> Response:
+        payload = DownloadSecretReissueInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        reissued = release_download_secret_reissue(
+            disclosure=disclosure_get_for_staff(disclosure_id=request_id),
+            approver=required_staff(request),
+            reason=payload.validated_data["reason"],
+        )
+        body = DownloadSecretReissueOutput({
+            "request_id": reissued.disclosure.pk,
+            "reference": reissued.disclosure.reference,
+            "mail_id": reissued.mail.pk,
+            "download_expires_at": reissued.download_expires_at,
+        }).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)

@@ -2,7 +2,10 @@
 
 Messages name the request's reference and what is awaited, never a pseudonym, an
 officer or a case: mailboxes are not part of the escrow's protected store. Services
-call `notify_on_commit` inside their transaction; the Celery task sends after commit.
+call `notify_on_commit` inside their transaction: it composes the notice and puts one
+message per recipient in the mail outbox (services/mail.py) in that transaction, and
+the Celery task sends them after commit; a message the mail server refuses is retried
+by the outbox and dead-lettered (logged) if it never goes, never silently lost.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.mail import send_mass_mail
 
 from accounts.roles import Role
 from escrow.jobs import task_enqueue_on_commit
@@ -21,12 +23,11 @@ from escrow.vault.models import CustodianKey
 from escrow.vault.selectors import escrow_key_active_row
 from legal_requests.models import DisclosureRequest
 from legal_requests.selectors import (
-    DisclosureRequestNotFound,
-    disclosure_get_for_staff,
     disclosure_intake_staff_ids,
     disclosure_involved_staff_ids,
     staff_with_role,
 )
+from legal_requests.services.mail import mail_queue, mail_send_for_request
 
 # The Celery task (legal_requests/tasks.py) that sends one notice.
 NOTIFICATION_SEND_TASK = "legal_requests.notification_send"
@@ -58,7 +59,13 @@ def notify_on_commit(kind: str, disclosure: DisclosureRequest) -> None:
     """Queue a notice about `disclosure`, sent only if the surrounding transaction commits."""
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind}")
-    task_enqueue_on_commit(NOTIFICATION_SEND_TASK, kind, str(disclosure.pk))
+    notice = notice_compose(kind, disclosure)
+    # One message per recipient, so recipients do not learn each other's addresses.
+    for recipient in notice.recipients:
+        mail_queue(disclosure=disclosure, kind=kind, recipient=recipient,
+                   subject=notice.subject, body=notice.body)
+    if notice.recipients:
+        task_enqueue_on_commit(NOTIFICATION_SEND_TASK, kind, str(disclosure.pk))
 
 
 def _emails(users: Iterable[User], exclude: set[int] | None = None) -> list[str]:
@@ -149,16 +156,9 @@ def notice_compose(kind: str, disclosure: DisclosureRequest) -> Notice:
 
 
 def notification_send(*, kind: str, disclosure_id: UUID) -> int:
-    """Compose and send one notice; returns how many messages went out."""
-    try:
-        disclosure = disclosure_get_for_staff(disclosure_id=disclosure_id)
-    except DisclosureRequestNotFound:
-        return 0
-    notice = notice_compose(kind, disclosure)
-    if not notice.recipients:
-        return 0
-    # One message per recipient, so recipients do not learn each other's addresses.
-    messages = [
-        (notice.subject, notice.body, settings.DEFAULT_FROM_EMAIL, [to]) for to in notice.recipients
-    ]
-    return send_mass_mail(messages, fail_silently=False)
+    """Send the queued notice of `kind` about a request; returns how many messages went out.
+
+    Safe to run twice: a sent message is not sent again; one that fails stays in the
+    outbox for its next attempt (the beat scan `legal_requests.mail_send_due`).
+    """
+    return mail_send_for_request(disclosure_id=disclosure_id, kind=kind)

@@ -1,19 +1,21 @@
 """Transparency reports, computed from the audit log rather than the mutable request rows.
 
 A request counts in the period in which its `disclosure.received` event falls; its
-outcome is what the log says happened to it since (up to the moment of the report).
-Refusals at intake and legal holds count in the period of their own events. Only the
-non-personal `details` of each entry are read: a report can be recomputed by anyone
-holding the log, with no key.
+outcome is what the log says happened to it since (up to the latest signed checkpoint).
+Refusals at intake and legal holds count in the period of their own events.
+
+Every figure comes from the log entries under the latest signed checkpoint, and from
+nothing else: each event's type, object, time and non-personal `details` are read from
+its canonical leaf (the bytes the Merkle tree hashes), never from the event row's
+copied columns, which nothing verifies. A report can thus be recomputed by anyone
+holding the log (an export), with no key, and a rewritten column changes no figure.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -22,7 +24,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from escrow.log.models import AuditEvent
+from escrow.log.leaf import leaf_time_format
+from escrow.log.selectors import LoggedEvent, log_events_matching
 
 OUTCOME_EVENTS = {
     "disclosure.released": "released",
@@ -33,7 +36,6 @@ OUTCOME_EVENTS = {
 }
 # A request the log shows in none of the outcomes above is still in progress.
 OUTCOMES = ("released", "rejected", "withdrawn", "expired", "in_progress")
-_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -58,27 +60,39 @@ class Period:
         )
 
 
-def _details(event: AuditEvent) -> dict[str, Any]:
-    details = json.loads(bytes(event.entry)).get("details") or {}
-    return details if isinstance(details, dict) else {}
+# Every event type the report reads; entries are found by these texts inside the
+# hashed leaf itself (canonical JSON), never by the copied event_type column.
+_NEEDLES = (b'"type":"disclosure.', b'"type":"legal_hold.placed"')
+_FOLLOWERS = frozenset([*OUTCOME_EVENTS, "disclosure.approved",
+                        "disclosure.retrospective_review_completed",
+                        "disclosure.retrospective_review_escalated"])
+_IN_PERIOD = frozenset(["disclosure.received", "disclosure.refused_at_intake",
+                        "legal_hold.placed"])
 
 
-def _events(event_types: list[str], start: datetime, end: datetime) -> Iterator[AuditEvent]:
-    return (
-        AuditEvent.objects.filter(
-            event_type__in=event_types, occurred_at__gte=start, occurred_at__lt=end
-        )
-        .only("id", "event_type", "object_ref", "entry", "occurred_at")
-        .order_by("id")
-        .iterator(chunk_size=_CHUNK)
-    )
+@dataclass
+class _Logged:
+    """The log's events the report reads: those of the period, and what followed."""
+
+    in_period: dict[str, list[LoggedEvent]] = field(default_factory=dict)
+    followers: list[LoggedEvent] = field(default_factory=list)
 
 
-def _later_events(object_refs: list[str], event_types: list[str]) -> Iterator[AuditEvent]:
-    for i in range(0, len(object_refs), _CHUNK):
-        yield from AuditEvent.objects.filter(
-            object_ref__in=object_refs[i:i + _CHUNK], event_type__in=event_types
-        ).only("id", "event_type", "object_ref", "entry").order_by("id")
+def _logged(start: datetime, end: datetime) -> _Logged:
+    """One pass over the signed log; type, object, time and details all from the entry.
+
+    The period is decided by the time inside the entry (its canonical text sorts as
+    time does), so rewriting a row's occurred_at moves nothing between periods.
+    """
+    since, until = leaf_time_format(start), leaf_time_format(end)
+    logged = _Logged()
+    for event in log_events_matching(needles=_NEEDLES):
+        leaf = event.leaf
+        if leaf.event_type in _IN_PERIOD and since <= leaf.time < until:
+            logged.in_period.setdefault(leaf.event_type, []).append(event)
+        if leaf.event_type in _FOLLOWERS:
+            logged.followers.append(event)
+    return logged
 
 
 def _rows(counter: Counter[Any], *names: str) -> list[dict[str, Any]]:
@@ -100,32 +114,31 @@ class _Followed:
     last_event_id: int = 0
 
 
-def _received(start: datetime, end: datetime) -> tuple[dict[str, dict[str, Any]], int]:
-    """Each request received in the period (by object_ref), with its `received` details."""
+def _received(logged: _Logged) -> tuple[dict[str, dict[str, Any]], int]:
+    """Each request received in the period (by the entry's object), with its details."""
     received: dict[str, dict[str, Any]] = {}
     last_event_id = 0
-    for event in _events(["disclosure.received"], start, end):
-        received[event.object_ref] = _details(event)
+    for event in logged.in_period.get("disclosure.received", []):
+        received[event.leaf.object_ref] = event.leaf.details
         last_event_id = max(last_event_id, event.id)
     return received, last_event_id
 
 
-def _followed(refs: list[str]) -> _Followed:
+def _followed(logged: _Logged, refs: set[str]) -> _Followed:
     followed = _Followed()
-    followers = [*OUTCOME_EVENTS, "disclosure.approved",
-                 "disclosure.retrospective_review_completed",
-                 "disclosure.retrospective_review_escalated"]
-    for event in _later_events(refs, followers):
+    for event in logged.followers:
+        ref, event_type = event.leaf.object_ref, event.leaf.event_type
+        if ref not in refs:
+            continue
         followed.last_event_id = max(followed.last_event_id, event.id)
-        ref = event.object_ref
-        if event.event_type in OUTCOME_EVENTS:
+        if event_type in OUTCOME_EVENTS:
             # Released wins over anything later: data was produced.
             if followed.outcome.get(ref) != "released":
-                followed.outcome[ref] = OUTCOME_EVENTS[event.event_type]
-        elif event.event_type == "disclosure.approved":
+                followed.outcome[ref] = OUTCOME_EVENTS[event_type]
+        elif event_type == "disclosure.approved":
             followed.approved.add(ref)
-        elif event.event_type == "disclosure.retrospective_review_completed":
-            followed.reviews_completed[ref] = _details(event)
+        elif event_type == "disclosure.retrospective_review_completed":
+            followed.reviews_completed[ref] = event.leaf.details
         else:
             followed.escalated.add(ref)
     return followed
@@ -197,27 +210,26 @@ def _requests_sections(
 
 
 def _counted(
-    event_type: str, start: datetime, end: datetime, *dimensions: str
+    logged: _Logged, event_type: str, *dimensions: str
 ) -> tuple[list[Counter[str]], int]:
     """Events of `event_type` in the period, counted by each of the detail `dimensions`."""
     counters: list[Counter[str]] = [Counter() for _ in dimensions]
     last_event_id = 0
-    for event in _events([event_type], start, end):
-        details = _details(event)
+    for event in logged.in_period.get(event_type, []):
         for counter, dimension in zip(counters, dimensions, strict=True):
-            counter[str(details.get(dimension, ""))] += 1
+            counter[str(event.leaf.details.get(dimension, ""))] += 1
         last_event_id = max(last_event_id, event.id)
     return counters, last_event_id
 
 
 def transparency_report(*, period: Period) -> dict[str, Any]:
-    start, end = period.bounds()
-    received, received_last_id = _received(start, end)
-    followed = _followed(list(received))
+    logged = _logged(*period.bounds())
+    received, received_last_id = _received(logged)
+    followed = _followed(logged, set(received))
     (refused_reason, refused_jurisdiction), refused_last_id = _counted(
-        "disclosure.refused_at_intake", start, end, "reason", "jurisdiction"
+        logged, "disclosure.refused_at_intake", "reason", "jurisdiction"
     )
-    (holds,), holds_last_id = _counted("legal_hold.placed", start, end, "jurisdiction")
+    (holds,), holds_last_id = _counted(logged, "legal_hold.placed", "jurisdiction")
     last_event_id = max(received_last_id, followed.last_event_id, refused_last_id, holds_last_id)
     return {
         "period": {"from": period.start.isoformat(), "to": period.end.isoformat()},

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
@@ -43,6 +43,11 @@ def alice(db: Any) -> APIClient:
     return staff_client("alice", Role.INTAKE_OFFICER)
 
 
+# The time in every bulk entry; the rows' copied occurred_at says the same (audit_verify
+# compares every copied column with its entry).
+BULK_TIME = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
+
+
 def bulk_entry(n: int) -> bytes:
     return canonical_json(
         {"v": 1, "type": "test.bulk", "time": "2026-11-23T18:00:00.000000Z",
@@ -53,9 +58,8 @@ def bulk_entry(n: int) -> bytes:
 
 def events_bulk_create(count: int, *, start: int = 0) -> list[int]:
     """`count` events in a few INSERTs (what event_record writes, minus the sealing)."""
-    now = timezone.now()
     rows = [
-        AuditEvent(event_type="test.bulk", occurred_at=now, actor_kind="system",
+        AuditEvent(event_type="test.bulk", occurred_at=BULK_TIME, actor_kind="system",
                    actor_ref="bench", object_ref=f"n:{n}", entry=bulk_entry(n))
         for n in range(start, start + count)
     ]

@@ -119,14 +119,27 @@ def test_the_status_carries_no_personal_data(schema: dict[str, Any]) -> None:
     assert set(status["required"]) == set(status["properties"]) == {
         "request_id", "reference", "state", "threshold", "partials_in", "refusals",
         "last_abort_reason", "last_abort_at", "release_log_index", "prepared_at",
-        "delivered_at", "download_expires_at", "platforms_notified_at",
+        "delivered_at", "download_expires_at", "platforms_notified_at", "download_secret_mail",
     }
     nullable = {name for name, p in status["properties"].items() if p.get("nullable")}
     assert nullable == {
         "threshold", "last_abort_reason", "last_abort_at", "release_log_index", "prepared_at",
-        "delivered_at", "download_expires_at", "platforms_notified_at",
+        "delivered_at", "download_expires_at", "platforms_notified_at", "download_secret_mail",
     }
     assert status["properties"]["last_abort_at"]["format"] == "date-time"
+    # The mail's state and its failure's class name: never the recipient or the secret.
+    mail = component(schema, "DownloadSecretMailOutput")
+    assert set(mail["properties"]) == {"state", "attempts", "last_error", "next_attempt_at"}
+
+
+def test_the_download_secret_reissue_is_documented(schema: dict[str, Any]) -> None:
+    path = "/api/v1/disclosure-requests/{request_id}/package/reissue-secret"
+    operation = schema["paths"][path]["post"]
+    assert operation["operationId"] == "disclosure_package_secret_reissue"
+    assert {"202", "403", "404", "409", "410"} <= set(operation["responses"])
+    assert operation["security"] == [{"staffToken": []}]
+    body = component(schema, "DownloadSecretReissueInputRequest")
+    assert body["required"] == ["reason"]
 
 
 def test_the_package_download_is_described(schema: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from accounts.permissions import AgencyKey, HasRole
 from accounts.principals import calling_agency, required_agency, required_staff
 from accounts.roles import Role
-from escrow.api.serializers import StrictSerializer
+from escrow.api.serializers import NoFilters, StrictSerializer
 from escrow.vault import selectors
 from escrow.vault.models import LegalHold
 from escrow.vault.services import holds
@@ -60,8 +60,10 @@ class LegalHoldListCreateApi(APIView):
         return [(AgencyKey | HOLD_READERS)()]
 
     @extend_schema(operation_id="legal_hold_list", responses={200: LegalHoldOutput(many=True)},
-                   description="Agencies see their own holds; staff see all.")
+                   description="Agencies see their own holds; staff see all. No filters: "
+                               "any query parameter is a 400.")
     def get(self, request: Request) -> Response:
+        NoFilters(data=request.query_params.dict()).is_valid(raise_exception=True)
         agency = calling_agency(request)
         found = (
             selectors.legal_hold_list_for_agency(agency=agency)

@@ -50,7 +50,7 @@ from legal_requests.services.release.preconditions import (
 )
 from legal_requests.services.release.sealing import (
     SealedPackage,
-    download_secret_email_on_commit,
+    download_secret_mail_queue,
     package_content_build,
     package_document_build,
     package_seal,
@@ -61,6 +61,25 @@ from legal_requests.services.webhooks import webhooks_schedule_for_release
 logger = logging.getLogger("legal_requests.release")
 
 RELEASE_EVENT = "disclosure.release_committed"
+RELEASED_EVENT = "disclosure.released"  # workflow.mark_released writes it with the package
+
+
+def release_lock_key(disclosure_id: object) -> str:
+    return f"release-perform:{disclosure_id}"
+
+
+def release_lock_clear(disclosure_id: object) -> None:
+    """Free the run lock of a worker known to be lost (recovery.py)."""
+    cache.delete(release_lock_key(disclosure_id))
+
+
+def release_commit_has_outcome(commit: AuditEvent) -> bool:
+    """Whether a release_committed event is followed by the request's released or
+    release_aborted event: the log's promise that no release is left without an outcome."""
+    return AuditEvent.objects.filter(
+        object_ref=commit.object_ref, event_type__in=(RELEASED_EVENT, RELEASE_ABORTED_EVENT),
+        pk__gt=commit.pk,
+    ).exists()
 
 
 class ReleaseAborted(Exception):
@@ -120,7 +139,7 @@ def release_perform(*, disclosure_id: UUID) -> ReleaseOutcome | None:
     released; the request then stays `releasing` (or moves to `expired`).
     """
     disclosure = disclosure_get_for_staff(disclosure_id=disclosure_id)
-    lock_key = f"release-perform:{disclosure.pk}"
+    lock_key = release_lock_key(disclosure.pk)
     if not cache.add(lock_key, "1", timeout=release_setting("RELEASE_LOCK_SECONDS")):
         logger.info("release of %s is already running", disclosure.reference)
         return None
@@ -279,11 +298,18 @@ def _release_store(
         locked = DisclosureRequest.objects.select_for_update().select_related(
             "agency", "legal_basis"
         ).get(pk=disclosure.pk)
-        blocked = _release_blocked(locked)
-        if blocked is None:
+        # Recovery aborts a commit left without an outcome past its deadline (a lost
+        # worker, recovery.py); a worker that was only slow must then store nothing, or
+        # the log would show that commit both aborted and released.
+        superseded = release_commit_has_outcome(committed.event)
+        blocked = None if superseded else _release_blocked(locked)
+        if blocked is None and not superseded:
             release = _release_create(
                 locked, committed=committed, package=package, released_at=released_at
             )
+    if superseded:
+        logger.error("release of %s: its commit was aborted meanwhile", disclosure.reference)
+        raise ReleaseAborted("nothing was released: the attempt was aborted by recovery")
     if blocked is not None:
         if blocked == "authority_expired":
             _expire(disclosure)
@@ -306,6 +332,7 @@ def _release_create(
         package_sealed=package.sealed,
         package_sha256=package.sha256,
         download_token_hash=package.download_token_hash,
+        download_secret_sealed=package.download_secret_sealed,
         download_expires_at=package.download_expires_at,
         prepared_at=timezone.now(),
     )
@@ -321,7 +348,7 @@ def _release_create(
     webhooks_schedule_for_release(disclosure=locked, released_at=released_at)
     custodian_partials_scrub(disclosure=locked)
     if package.download_secret is not None:
-        download_secret_email_on_commit(
+        download_secret_mail_queue(
             locked, secret_text=package.download_secret, expires_at=package.download_expires_at
         )
     return release

@@ -47,7 +47,7 @@ class DeliveredPackage:
     package_sha256: bytes
 
 
-def _secret_decode(text: str) -> bytes | None:
+def download_secret_parse(text: str) -> bytes | None:
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (ValueError, TypeError):
@@ -62,7 +62,7 @@ def _unseal_for_agency(
     sealed = bytes(release.package_sealed or b"")
     if release.download_token_hash is None:
         return sealed, True
-    secret = _secret_decode(download_secret or "")
+    secret = download_secret_parse(download_secret or "")
     if secret is None or not download_secret_matches(
         secret=secret, digest=bytes(release.download_token_hash)
     ):
@@ -83,8 +83,10 @@ def _hand_over(
     """Delete the stored package as it is handed over, and log the delivery."""
     release.package_sealed = None
     release.download_token_hash = None
+    release.download_secret_sealed = None
     release.delivered_at = now
-    release.save(update_fields=["package_sealed", "download_token_hash", "delivered_at"])
+    release.save(update_fields=["package_sealed", "download_token_hash",
+                                "download_secret_sealed", "delivered_at"])
     event_record(
         event_type="disclosure.package_delivered",
         actor=actor,
@@ -119,7 +121,8 @@ def release_package_fetch(
             error = PackageNotAvailable("no package is waiting for this request")
         elif release.download_expires_at is not None and release.download_expires_at <= now:
             release.package_sealed = None
-            release.save(update_fields=["package_sealed"])
+            release.download_secret_sealed = None
+            release.save(update_fields=["package_sealed", "download_secret_sealed"])
             error = PackageDownloadExpired("the download has expired and was deleted")
         else:
             unsealed = _unseal_for_agency(
@@ -150,4 +153,4 @@ def release_downloads_purge_expired(*, now: datetime | None = None) -> int:
         package_sealed__isnull=False,
         download_expires_at__isnull=False,
         download_expires_at__lte=moment,
-    ).update(package_sealed=None)
+    ).update(package_sealed=None, download_secret_sealed=None)

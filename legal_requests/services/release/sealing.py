@@ -2,7 +2,10 @@
 
 With a registered agency key the package is a sealed box only that agency can open;
 without one it is sealed under a single-use secret, mailed to the requesting officer
-and useless without the agency's API key (delivery.py hands it over once).
+through the mail outbox (services/mail.py: retried, dead-lettered, never lost silently)
+and useless without the agency's API key (delivery.py hands it over once). Until the
+package is fetched or lapses the secret is also kept sealed under a service key, so an
+approver can reissue it when the mail never arrives (reissue.py).
 """
 
 from __future__ import annotations
@@ -15,8 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.mail import send_mail
-from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -28,16 +29,20 @@ from escrow.crypto.package import (
     package_seal_to_recipient,
     package_seal_with_secret,
 )
+from escrow.crypto.sealing import blob_seal, blob_unseal
+from escrow.keys import service_key
 from escrow.log.models import AuditEvent
 from escrow.vault.models import Enrolment
-from legal_requests.models import DisclosureRequest, RequestTarget
+from legal_requests.models import DisclosureRequest, OutgoingMail, RequestTarget
 from legal_requests.selectors import disclosure_release_fields, disclosure_target_list
+from legal_requests.services.mail import SECRET_MARKER, mail_queue, mail_send_on_commit
 from legal_requests.services.release.items import ReleaseItem
 from legal_requests.services.release.preconditions import LogProof
 from legal_requests.services.release.settings import release_setting
 
 PACKAGE_FORMAT = "identity-escrow-disclosure-package/1"
 SEALED_PACKAGE_FORMAT = "identity-escrow-sealed-package/1"
+_DOWNLOAD_SECRET_PURPOSE = "package-download-secret"  # noqa: S105 - a key label
 
 
 def _field_value(name: str, raw: bytes) -> Any:
@@ -138,7 +143,27 @@ class SealedPackage:
     # Set only without an agency key: the single-use secret (shown once) and its digest.
     download_secret: str | None = None
     download_token_hash: bytes | None = None
+    download_secret_sealed: bytes | None = None
     download_expires_at: datetime | None = None
+
+
+def _download_secret_aad(disclosure: DisclosureRequest) -> bytes:
+    return f"release-download-secret:{disclosure.pk}".encode()
+
+
+def download_secret_seal(*, disclosure: DisclosureRequest, secret_text: str) -> bytes:
+    """The secret as Release keeps it for a reissue: sealed, bound to the request."""
+    return blob_seal(key=service_key(_DOWNLOAD_SECRET_PURPOSE), plaintext=secret_text.encode(),
+                     associated_data=_download_secret_aad(disclosure))
+
+
+def download_secret_unseal(*, disclosure: DisclosureRequest, sealed: bytes) -> str:
+    return blob_unseal(key=service_key(_DOWNLOAD_SECRET_PURPOSE), sealed=sealed,
+                       associated_data=_download_secret_aad(disclosure)).decode()
+
+
+def download_secret_text(secret: bytes) -> str:
+    return base64.urlsafe_b64encode(secret).decode("ascii").rstrip("=")
 
 
 def package_seal(
@@ -155,37 +180,45 @@ def package_seal(
     sealed = package_seal_with_secret(
         secret=secret, plaintext=package_bytes, aad=str(disclosure.pk).encode()
     )
+    secret_text = download_secret_text(secret)
     return SealedPackage(
         sealed=sealed,
         sha256=sha256,
-        download_secret=base64.urlsafe_b64encode(secret).decode("ascii").rstrip("="),
+        download_secret=secret_text,
         download_token_hash=download_secret_digest(secret),
+        download_secret_sealed=download_secret_seal(disclosure=disclosure,
+                                                    secret_text=secret_text),
         download_expires_at=timezone.now() + timedelta(
             seconds=release_setting("PACKAGE_DOWNLOAD_TTL_SECONDS")
         ),
     )
 
 
-def download_secret_email_on_commit(
-    disclosure: DisclosureRequest, *, secret_text: str, expires_at: datetime | None
-) -> None:
+def download_secret_mail_queue(
+    disclosure: DisclosureRequest, *, secret_text: str, expires_at: datetime | None,
+    reissued: bool = False,
+) -> OutgoingMail:
+    """Put the secret's mail to the officer in the outbox (call inside the transaction)."""
     # The secret alone is useless: the download also needs the agency's API key.
     base_url = release_setting("ESCROW_PUBLIC_URL")
     url = f"{base_url}/api/v1/disclosure-requests/{disclosure.pk}/package"
+    again = (
+        "A new download secret was issued for it; any earlier one no longer works.\n\n"
+        if reissued else ""
+    )
     body = (
         f"The disclosure package for {disclosure.reference} (your case "
-        f"{disclosure.case_reference}) is ready.\n\nFetch it once, with your agency API key, "
-        f"before {expires_at}:\n\n"
+        f"{disclosure.case_reference}) is ready.\n\n{again}Fetch it once, with your agency "
+        f"API key, before {expires_at}:\n\n"
         f"  GET {url}\n  Authorization: Bearer <agency API key>\n"
-        f"  Download-Secret: {secret_text}\n\n"
+        f"  Download-Secret: {SECRET_MARKER}\n\n"
         "The package can be downloaded only once, and is deleted after that or at expiry.\n"
     )
-    recipient = disclosure.officer_email
-    transaction.on_commit(
-        lambda: send_mail(
-            subject=f"Disclosure package ready: {disclosure.reference}",
-            message=body,
-            from_email=None,
-            recipient_list=[recipient],
-        )
+    mail = mail_queue(
+        disclosure=disclosure, kind=OutgoingMail.DOWNLOAD_SECRET,
+        recipient=disclosure.officer_email,
+        subject=f"Disclosure package ready: {disclosure.reference}",
+        body=body, secret=secret_text,
     )
+    mail_send_on_commit(mail)
+    return mail

@@ -14,6 +14,13 @@ _SETTING_DEFAULTS: dict[str, Any] = {
     "RELEASE_LOCK_SECONDS": 300,
     # A stalled release (log down, worker lost) is retried after this long.
     "RELEASE_RETRY_SECONDS": 300,
+    # A release_committed event still without an outcome this long after it was written
+    # is aborted (worker_lost) by the next recovery scan (every 60 s): a live worker gives
+    # up waiting for the log after RELEASE_LOG_WAIT_SECONDS, so keep this above that.
+    "RELEASE_OUTCOME_DEADLINE_SECONDS": 90,
+    "RELEASE_ORPHAN_LOOKBACK_SECONDS": 7 * 24 * 3600,
+    # Failed attempts (release_aborted events) after which recovery gives up, and says so.
+    "RELEASE_MAX_ATTEMPTS": 24,
     # The single-use download of a package for an agency without a registered key.
     "PACKAGE_DOWNLOAD_TTL_SECONDS": 24 * 3600,
     "ESCROW_PUBLIC_URL": "http://127.0.0.1:8000",
