@@ -12,6 +12,7 @@ Needs PostgreSQL and Redis on 127.0.0.1 and `wrk` (Debian package wrk).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,14 +38,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def prepare_database(pg_url: str) -> str:
+def prepare_database(pg_url: str, name: str = BENCH_DB) -> str:
+    """(Re)create database `name` on the server of `pg_url`; return its URL."""
     import psycopg
 
     admin = psycopg.connect(pg_url.rsplit("/", 1)[0] + "/postgres", autocommit=True)
-    admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-    admin.execute(f"CREATE DATABASE {BENCH_DB}")
+    admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.execute(f"CREATE DATABASE {name}")
     admin.close()
-    return pg_url.rsplit("/", 1)[0] + "/" + BENCH_DB
+    return pg_url.rsplit("/", 1)[0] + "/" + name
 
 
 def setup_service() -> tuple[str, int]:
@@ -101,35 +104,29 @@ def wrk(url: str, *, duration: int, connections: int, script: Path, env: dict[st
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=15)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=4)
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed (apt-get install wrk)")
-
-    pg_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/escrow")
-    env = {
+def bench_env(*, pg_url: str, workers: int) -> dict[str, str]:
+    """The environment gunicorn and the set-up run with: the service's settings plus the
+    bare endpoint, no rate limit, no access log."""
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.enrol.settings",
-        "DATABASE_URL": prepare_database(pg_url),
+        "DATABASE_URL": pg_url,
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
         "SECRET_KEY": "bench-" + os.urandom(16).hex(),
         "DEBUG": "false",
         "API_RATE_LIMIT": "100000000/min",
         "GUNICORN_ACCESS_LOG": "",
-        "GUNICORN_WORKERS": str(args.workers),
+        "GUNICORN_WORKERS": str(workers),
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
     }
-    os.environ.update(env)
-    api_key, queries = setup_service()
-    env["BENCH_API_KEY"] = api_key
+
+
+@contextlib.contextmanager
+def gunicorn_serve(env: dict[str, str]) -> Iterator[str]:
+    """Run the service under gunicorn on a free loopback port; yield its base URL."""
     port = free_port()
-    env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
+    env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config/gunicorn.conf.py"),
          "config.wsgi:application"],
@@ -143,6 +140,28 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install wrk)")
+
+    pg_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/escrow")
+    env = bench_env(pg_url=prepare_database(pg_url), workers=args.workers)
+    os.environ.update(env)
+    api_key, queries = setup_service()
+    env["BENCH_API_KEY"] = api_key
+    with gunicorn_serve(env) as base:
         script = ROOT / "bench/enrol/post.lua"
         targets = {"bare": f"{base}/bench/bare", "enrol": f"{base}/api/v1/enrolments"}
         for url in targets.values():  # warm up workers and connections
@@ -157,9 +176,6 @@ def main() -> None:
                       f"p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f} ms  "
                       f"non-2xx {int(result['errors_status'])}  socket errors "
                       f"{int(result['errors_other'])}")
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
 
     def summary(name: str) -> dict[str, float]:
         return {
