@@ -16,6 +16,7 @@ help:
 	@echo "make security - check --deploy with production settings, and bandit"
 	@echo "make audit-deps - pip-audit of the installed dependencies (needs a vulnerability service)"
 	@echo "make bench  - run the benchmarks under bench/"
+	@echo "make mutation - mutation testing (mutmut) with a score per module (MODULES=...)"
 	@echo "make lock   - re-pin the dependencies in $(LOCK) after a change to pyproject.toml"
 
 # Every dependency comes pinned, with its hashes, from the lock; the project itself is
@@ -103,6 +104,13 @@ security: $(VENV)/.installed
 audit-deps: $(VENV)/.installed
 	$(VENV)/bin/pip-audit --strict --skip-editable --progress-spinner off
 
+# Mutation testing (mutmut) of the crypto core and the rule-enforcing services, each module
+# against its own fast tests (tests/mutation.py); prints a score per module. Not in CI:
+# it takes minutes per module. MODULES="escrow/crypto/threshold.py" for one module.
+MODULES ?=
+mutation: $(VENV)/.installed
+	$(PY) tests/mutation.py $(MODULES) $(MUTATION_ARGS)
+
 bench: $(VENV)/.installed
 	$(PY) bench/crypto_bench.py
 	$(PY) bench/merkle_bench.py
@@ -110,4 +118,4 @@ bench: $(VENV)/.installed
 	else echo "bench/log_bench.py skipped: it needs DATABASE_URL=postgres://..."; fi
 	$(PY) bench/release_bench.py
 
-.PHONY: help venv lock system-packages demo test test-quick lint security audit-deps bench
+.PHONY: help venv lock system-packages demo test test-quick lint security audit-deps bench mutation

@@ -6,6 +6,15 @@ import os
 
 import pytest
 from django.conf import settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+
+# A small, fixed profile for mutation runs (`make mutation`, tests/mutation.py): the same
+# examples every run, no example database, so a mutant's verdict does not depend on luck.
+hypothesis_settings.register_profile(
+    "mutation", max_examples=10, derandomize=True, deadline=None, database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
