@@ -54,7 +54,3 @@ def degraded_warn(function: str, exc: BaseException) -> None:
 def degraded_warnings_reset() -> None:
     """Forget when each warning was last logged (tests)."""
     _last_warned.clear()
-
-
-def retry_after_seconds() -> str:
-    return str(max(1, int(settings.ESCROW_DEPENDENCY_RETRY_AFTER_SECONDS)))

@@ -5,15 +5,23 @@ Metropolitan Police Service asks for the identity behind one or more pseudonyms.
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -219,3 +227,75 @@ def webhook_endpoint(world: World, url: str) -> WebhookEndpoint:
         platform=world.platform, url=url,
         signing_secret="whsec_" + base64.b64encode(b"platform-webhook-secret-32-bytes").decode(),
     )
+
+
+# --- a real Celery worker, for the slow tests that need one -----------------------------
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[str]
+    output: list[str]
+
+
+def worker_database_url() -> str:
+    """The URL of the database pytest-django made (test_<name>), for a subprocess."""
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return (f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:"
+            f"{db['PORT'] or 5432}/{db['NAME']}")
+
+
+@contextmanager
+def celery_worker_started(*, name: str, env: dict[str, str], ready_seconds: float
+                          ) -> Iterator[Worker]:
+    """A `celery -A config worker` subprocess on Redis against the test database.
+
+    Waits until it says it is ready; its output is kept (and drained in the background,
+    or a full pipe would block the worker's logging and the worker). Stopped at exit.
+    """
+    environment = dict(os.environ)
+    environment.update({
+        "DATABASE_URL": worker_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        **env,
+    })
+    process = subprocess.Popen(  # noqa: S603 - the project's own worker
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
+         "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+         "-n", f"{name}-{uuid.uuid4().hex[:8]}@%h"],
+        env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
+    output: list[str] = []
+    assert process.stdout is not None
+    deadline = time.monotonic() + ready_seconds
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if " ready." in line:
+            break
+    if process.poll() is not None or not any(" ready." in line for line in output):
+        process.kill()
+        pytest.fail("the Celery worker did not start:\n" + "".join(output))
+
+    def drain() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        yield Worker(process=process, output=output)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

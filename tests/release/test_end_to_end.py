@@ -15,19 +15,15 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from standardwebhooks.webhooks import Webhook
 
 from accounts.services import credential_create
@@ -38,7 +34,14 @@ from escrow.crypto.package import package_open_as_recipient
 from escrow.log.keys import log_identity
 from legal_requests.models import DisclosureRequest, Release
 from tests import factories
-from tests.release.conftest import RELEASE_TEST_APPS, World, webhook_endpoint, world_build
+from tests.release.conftest import (
+    RELEASE_TEST_APPS,
+    Worker,
+    World,
+    celery_worker_started,
+    webhook_endpoint,
+    world_build,
+)
 from tests.release.receiver import webhook_receiver
 from tests.release.test_custodian_cli import release_args
 
@@ -60,73 +63,16 @@ def _require_services() -> None:
         pytest.skip("the end-to-end release needs Redis for the Celery worker: set REDIS_URL")
 
 
-def _test_database_url() -> str:
-    # pytest-django renamed the database to test_<name>: the worker must use that one.
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return (f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:"
-            f"{db['PORT'] or 5432}/{db['NAME']}")
-
-
-@dataclass
-class Worker:
-    process: subprocess.Popen[str]
-    output: list[str]
-
-
 @pytest.fixture
 def celery_worker_process(live_server: Any) -> Iterator[Worker]:
     _require_services()
-    env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": _test_database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        # The log sequences only events older than every running transaction on the
-        # server: on a shared server, give it time rather than fail closed at once.
-        "RELEASE_LOG_WAIT_SECONDS": str(RELEASE_SECONDS - 30),
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-    })
-    name = f"e2e-{uuid.uuid4().hex[:8]}@%h"
-    worker = subprocess.Popen(  # noqa: S603 - the project's own worker
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
-         "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-         "-n", name],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        cwd=str(Path(__file__).resolve().parents[2]),
-    )
-    output: list[str] = []
-    deadline = time.monotonic() + WORKER_READY_SECONDS
-    assert worker.stdout is not None
-    while time.monotonic() < deadline:
-        line = worker.stdout.readline()
-        if not line:
-            break
-        output.append(line)
-        if " ready." in line:
-            break
-    else:
-        worker.kill()
-        pytest.fail("the Celery worker did not start:\n" + "".join(output))
-    if worker.poll() is not None:
-        pytest.fail("the Celery worker exited:\n" + "".join(output))
-
-    def drain() -> None:
-        # Keep reading, or a full pipe would block the worker's logging (and the worker).
-        assert worker.stdout is not None
-        for line in worker.stdout:
-            output.append(line)
-
-    threading.Thread(target=drain, daemon=True).start()
-    try:
-        yield Worker(process=worker, output=output)
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=10)
+    # The log sequences only events older than every running transaction on the
+    # server: on a shared server, give it time rather than fail closed at once.
+    with celery_worker_started(
+        name="e2e", env={"RELEASE_LOG_WAIT_SECONDS": str(RELEASE_SECONDS - 30)},
+        ready_seconds=WORKER_READY_SECONDS,
+    ) as worker:
+        yield worker
 
 
 def http(method: str, url: str, *, token: str, body: dict[str, Any] | None = None,

@@ -7,15 +7,10 @@ as in test_end_to_end.py."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import threading
 import time
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -27,7 +22,14 @@ from django.db import connection
 from escrow.log.models import AuditEvent
 from escrow.log.services import SEQUENCER_LOCK_KEY
 from legal_requests.services.release.commit import RELEASE_EVENT, release_lock_key
-from tests.release.conftest import RELEASE_TEST_APPS, World, approved_request, enrol, world_build
+from tests.release.conftest import (
+    RELEASE_TEST_APPS,
+    World,
+    approved_request,
+    celery_worker_started,
+    enrol,
+    world_build,
+)
 from tests.release.test_no_orphan_events import assert_every_commit_has_an_outcome, release_story
 from tests.release.test_release_api import fetch_challenge, open_package, partial_from, submit
 
@@ -44,60 +46,20 @@ COMMIT_SECONDS = 60
 DEADLINE_SECONDS = 2
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return (f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:"
-            f"{db['PORT'] or 5432}/{db['NAME']}")
-
-
 @pytest.fixture
 def worker(transactional_db: Any) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
     if connection.vendor != "postgresql" or not settings.REDIS_URL:
         pytest.skip("needs PostgreSQL and Redis")
-    env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": _database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        # The same cache keys as this process: recovery must find the dead worker's lock.
-        "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", "escrow"),
-        "RELEASE_LOG_WAIT_SECONDS": str(COMMIT_SECONDS * 2),
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-    })
-    process = subprocess.Popen(  # noqa: S603 - the project's own worker
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
-         "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-         "-n", f"killed-{uuid.uuid4().hex[:8]}@%h"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        cwd=str(Path(__file__).resolve().parents[2]),
-    )
-    output: list[str] = []
-    assert process.stdout is not None
-    deadline = time.monotonic() + WORKER_READY_SECONDS
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        output.append(line)
-        if " ready." in line:
-            break
-    if process.poll() is not None or not any(" ready." in line for line in output):
-        process.kill()
-        pytest.fail("the Celery worker did not start:\n" + "".join(output))
-
-    def drain() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-
-    threading.Thread(target=drain, daemon=True).start()
-    try:
-        yield process, output
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
+    with celery_worker_started(
+        name="killed",
+        env={
+            # The same cache keys as this process: recovery must find the dead worker's lock.
+            "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", "escrow"),
+            "RELEASE_LOG_WAIT_SECONDS": str(COMMIT_SECONDS * 2),
+        },
+        ready_seconds=WORKER_READY_SECONDS,
+    ) as started:
+        yield started.process, started.output
 
 
 def test_a_worker_killed_while_waiting_for_the_log_leaves_no_orphan_commit(
