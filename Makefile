@@ -10,12 +10,15 @@ PORT ?= 8000
 
 help:
 	@echo "make demo   - set up and serve the demo on http://$(HOST):$(PORT) (SQLite, tasks in-process)"
+	@echo "make serve  - web, worker, beat and log sequencer (Procfile) on PostgreSQL and Redis, port $(PORT)"
+	@echo "make manage ARGS=\"...\" - a manage.py command with the demo's settings (.demo/env)"
 	@echo "make test   - run the whole test suite (PostgreSQL and Redis when they answer)"
 	@echo "make test-quick - the suite without the slow marker"
 	@echo "make lint   - ruff, mypy and the import layers (lint-imports)"
 	@echo "make security - check --deploy with production settings, and bandit"
 	@echo "make audit-deps - pip-audit of the installed dependencies (needs a vulnerability service)"
 	@echo "make bench  - run the benchmarks under bench/"
+	@echo "make vendor - copy the console's pinned JavaScript (package-lock.json) into its static files"
 	@echo "make mutation - mutation testing (mutmut) with a score per module (MODULES=...)"
 	@echo "make lock   - re-pin the dependencies in $(LOCK) after a change to pyproject.toml"
 
@@ -41,17 +44,48 @@ venv: $(VENV)/.installed
 
 # The demo keeps everything under $(DEMO_DIR): its database, its log key, the
 # custodians' share files and credentials.json. Delete the folder to start afresh.
-# Without Celery beat, the audit log's sequencer runs beside the server and stops with it.
+# With no Celery worker or beat, three processes run beside the server and stop with it:
+# the audit log's sequencer; beat's schedule run in-process (webhook deliveries,
+# deadlines, retries: manage.py scheduled_tasks); and a webhook receiver on
+# 127.0.0.1:$(WEBHOOK_RECEIVER_PORT) that verifies and prints what the demo platform is sent.
+WEBHOOK_RECEIVER_PORT ?= $(shell echo $$(( $(PORT) + 1 )))
 demo: $(VENV)/.installed
 	@mkdir -p $(DEMO_DIR)
 	@set -a; [ -f $(DEMO_DIR)/env ] || $(PY) manage.py demo_env --dir $(DEMO_DIR) > $(DEMO_DIR)/env; . $(DEMO_DIR)/env; set +a; \
 	unset REDIS_URL; \
 	$(PY) manage.py migrate --no-input -v 0 && \
 	$(PY) manage.py collectstatic --no-input -v 0 && \
-	$(PY) manage.py demo_setup --out $(DEMO_DIR) --base-url http://$(HOST):$(PORT) && \
+	$(PY) manage.py demo_setup --out $(DEMO_DIR) --base-url http://$(HOST):$(PORT) \
+	  --webhook-receiver-url http://127.0.0.1:$(WEBHOOK_RECEIVER_PORT)/webhooks && \
+	$(PY) manage.py demo_requests --out $(DEMO_DIR) && \
 	{ $(PY) manage.py log_sequencer --loop --interval 1 & sequencer=$$!; \
-	  trap 'kill $$sequencer 2>/dev/null; wait $$sequencer' EXIT; \
+	  $(PY) manage.py scheduled_tasks --loop --max-interval 5 --skip log-sequence & scheduler=$$!; \
+	  $(PY) manage.py webhook_receiver --port $(WEBHOOK_RECEIVER_PORT) \
+	    --secret-file $(DEMO_DIR)/webhook-receiver.secret & receiver=$$!; \
+	  trap 'kill $$sequencer $$scheduler $$receiver 2>/dev/null; wait $$sequencer $$scheduler $$receiver' EXIT; \
 	  $(PY) manage.py runserver --noreload $(HOST):$(PORT); }
+
+# Any manage.py command against the demo, with the demo's settings loaded from
+# $(DEMO_DIR)/env as `make demo` loads them: make manage ARGS="audit_verify".
+manage: $(VENV)/.installed
+	@test -f $(DEMO_DIR)/env || { echo "no $(DEMO_DIR)/env yet: run make demo first" >&2; exit 2; }
+	@set -a; . $(DEMO_DIR)/env; set +a; unset REDIS_URL; $(PY) manage.py $(ARGS)
+
+# The production process set (Procfile: gunicorn, Celery worker and beat, the log
+# sequencer) on this machine with honcho, against PostgreSQL and Redis: DATABASE_URL and
+# REDIS_URL from the environment, else the local ones. Migrations run first; Ctrl-C
+# stops every process. Other settings come from the environment (docs/operations.md),
+# never from an .env file (compose's would override it).
+SERVE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/escrow
+SERVE_REDIS_URL ?= redis://127.0.0.1:6379/0
+serve: $(VENV)/.installed
+	@set -a; DATABASE_URL=$${DATABASE_URL:-$(SERVE_DATABASE_URL)}; \
+	REDIS_URL=$${REDIS_URL:-$(SERVE_REDIS_URL)}; GUNICORN_BIND=$(HOST):$(PORT); \
+	ESCROW_PUBLIC_URL=$${ESCROW_PUBLIC_URL:-http://$(HOST):$(PORT)}; \
+	PATH="$(abspath $(VENV))/bin:$$PATH"; set +a; \
+	python manage.py migrate --no-input && \
+	python manage.py collectstatic --no-input -v 0 && \
+	exec honcho start --no-colour --env /dev/null -f Procfile
 
 # Uses PostgreSQL and Redis on 127.0.0.1 when DATABASE_URL/REDIS_URL are set or the
 # services answer; with CI=true their absence is an error (tests/conftest.py).
@@ -83,7 +117,7 @@ test-quick:
 # docs/architecture.md (import-linter contracts in pyproject.toml).
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
-	$(PY) -m mypy config escrow accounts legal_requests
+	$(PY) -m mypy config escrow accounts legal_requests console
 	$(VENV)/bin/lint-imports
 
 # Deploy and supply-chain checks (CI runs them): Django's deploy checks and ours against
@@ -97,7 +131,7 @@ security: $(VENV)/.installed
 	DATABASE_URL=postgres://escrow@db.invalid/escrow REDIS_URL=redis://cache.invalid:6379/0 \
 	$(PY) manage.py check --deploy --fail-level WARNING
 	$(VENV)/bin/bandit --quiet --recursive --severity-level medium --exclude '*/migrations/*' \
-	  config escrow accounts legal_requests
+	  config escrow accounts legal_requests console
 
 # Known vulnerabilities in the locked dependencies (pip-audit). It needs a vulnerability
 # service (PyPI's JSON API or OSV); where neither answers it fails rather than pass unchecked.
@@ -111,6 +145,25 @@ MODULES ?=
 mutation: $(VENV)/.installed
 	$(PY) tests/mutation.py $(MODULES) $(MUTATION_ARGS)
 
+# The console's third-party JavaScript, pinned exactly in package.json and
+# package-lock.json, copied with its license into console/static/console/vendor/ (served)
+# and tests/vendor/ (axe-core, for the browser tests' accessibility checks only), and
+# committed: `make demo` and `make test` need no npm. Run after changing a version.
+VENDOR := console/static/console/vendor
+vendor:
+	npm ci --ignore-scripts --no-audit --no-fund
+	mkdir -p $(VENDOR)/htmx tests/vendor/axe-core
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx.org/LICENSE $(VENDOR)/htmx/
+	node -p '"htmx.org " + require("./node_modules/htmx.org/package.json").version' > $(VENDOR)/htmx/VERSION
+	# Chart.js's UMD build bundles @kurkle/color (MIT too): both licenses go with it.
+	mkdir -p $(VENDOR)/chartjs
+	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/LICENSE.md $(VENDOR)/chartjs/
+	cp node_modules/@kurkle/color/LICENSE.md $(VENDOR)/chartjs/LICENSE-kurkle-color.md
+	node -p '"chart.js " + require("./node_modules/chart.js/package.json").version' > $(VENDOR)/chartjs/VERSION
+	cp node_modules/axe-core/axe.min.js node_modules/axe-core/LICENSE \
+	  node_modules/axe-core/LICENSE-3RD-PARTY.txt tests/vendor/axe-core/
+	node -p '"axe-core " + require("./node_modules/axe-core/package.json").version' > tests/vendor/axe-core/VERSION
+
 bench: $(VENV)/.installed
 	$(PY) bench/crypto_bench.py
 	$(PY) bench/merkle_bench.py
@@ -118,4 +171,4 @@ bench: $(VENV)/.installed
 	else echo "bench/log_bench.py skipped: it needs DATABASE_URL=postgres://..."; fi
 	$(PY) bench/release_bench.py
 
-.PHONY: help venv lock system-packages demo test test-quick lint security audit-deps bench mutation
+.PHONY: help venv lock system-packages demo manage serve test test-quick lint security audit-deps bench mutation vendor

@@ -2,19 +2,30 @@
 
 Platform and agency keys resolve to a principal (not a Django user); staff tokens
 resolve to the staff member. Each costs one indexed query by prefix.
+
+On PostgreSQL a process remembers the API keys it has verified, together with the
+credential generation it read in the same statement, and on the next request only
+re-reads that one-row generation: database triggers change it whenever any credential,
+or a platform's or agency's standing, changes (accounts/models.py). A revoked key is
+therefore refused on the first request that starts after the revocation commits, in
+every process, exactly as without the memory. The secret is still checked against the
+stored digest on every request, and expiry against the clock.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import User
+from django.db import connection
+from django.db.models import Subquery
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from accounts.models import Agency, ApiCredential, Platform, StaffToken
+from accounts.models import Agency, ApiCredential, CredentialGeneration, Platform, StaffToken
 from accounts.secrets import (
     PLATFORM_KEY,
     STAFF_TOKEN,
@@ -65,34 +76,89 @@ def _presented(request: Request, kind: str) -> PresentedSecret | None:
     return presented if presented.kind == kind else None
 
 
+@dataclass(frozen=True)
+class _VerifiedKey:
+    credential: ApiCredential  # with its platform or agency, as read
+    generation: int  # the credential generation read in the same statement
+
+
+# prefix -> a key this process verified; bounded, and dropped whole when full.
+_verified_keys: dict[str, _VerifiedKey] = {}
+_VERIFIED_KEYS_MAX = 4096
+
+
+def _generation_current() -> int | None:
+    """The credential generation now; None where no trigger keeps it (not PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT value FROM {CredentialGeneration._meta.db_table} WHERE id = 1"  # noqa: S608  # nosec B608 - table name from model metadata
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def _credential_read(prefix: str) -> ApiCredential | None:
+    """The credential, its owner and (as `generation`) the generation, in one snapshot."""
+    generation = CredentialGeneration.objects.filter(pk=1).values("value")
+    return (
+        ApiCredential.objects.select_related("platform", "agency")
+        .annotate(generation=Subquery(generation))
+        .filter(prefix=prefix)
+        .first()
+    )
+
+
+def _credential_find(prefix: str) -> ApiCredential | None:
+    """The credential as of now: from memory while the generation is unchanged."""
+    remembered = _verified_keys.get(prefix)
+    if remembered is not None and remembered.generation == _generation_current():
+        return remembered.credential
+    return _credential_read(prefix)
+
+
+def _credential_remember(credential: ApiCredential) -> None:
+    generation = getattr(credential, "generation", None)
+    if generation is None or connection.vendor != "postgresql":
+        return
+    if len(_verified_keys) >= _VERIFIED_KEYS_MAX:
+        _verified_keys.clear()
+    _verified_keys[credential.prefix] = _VerifiedKey(credential=credential, generation=generation)
+
+
+def verified_keys_forget() -> None:
+    """Drop every remembered key (tests restore old rows, generation included)."""
+    _verified_keys.clear()
+
+
+def _credential_usable(credential: ApiCredential) -> bool:
+    if credential.revoked_at is not None or (
+        credential.expires_at is not None and credential.expires_at <= timezone.now()
+    ):
+        return False
+    if credential.platform is not None:
+        return credential.platform.is_active
+    return credential.agency is not None and credential.agency.is_active
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[ApiPrincipal, ApiCredential] | None:
         presented = _presented(request, PLATFORM_KEY)
         if presented is None:
             return None
-        credential = (
-            ApiCredential.objects.select_related("platform", "agency")
-            .filter(prefix=presented.prefix)
-            .first()
-        )
+        credential = _credential_find(presented.prefix)
         if credential is None or not secret_matches(presented, credential.key_hash):
             raise exceptions.AuthenticationFailed(_INVALID)
-        now = timezone.now()
-        if credential.revoked_at is not None or (
-            credential.expires_at is not None and credential.expires_at <= now
-        ):
+        if not _credential_usable(credential):
             raise exceptions.AuthenticationFailed(_INVALID)
-        owner_active = (
-            credential.platform.is_active
-            if credential.platform is not None
-            else credential.agency is not None and credential.agency.is_active
-        )
-        if not owner_active:
-            raise exceptions.AuthenticationFailed(_INVALID)
+        _credential_remember(credential)
+        # Each request gets its own copies, so nothing it changes reaches the next one.
+        platform, agency = copy.copy(credential.platform), copy.copy(credential.agency)
+        credential = copy.copy(credential)
+        credential.platform, credential.agency = platform, agency
         principal = ApiPrincipal(
-            credential=credential,
-            platform=credential.platform,
-            agency=credential.agency,
+            credential=credential, platform=platform, agency=agency,
             scopes=frozenset(credential.scopes),
         )
         return principal, credential

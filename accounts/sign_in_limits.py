@@ -197,10 +197,11 @@ def lockout_response(
 ) -> HttpResponse:
     """AXES_LOCKOUT_CALLABLE: what AxesMiddleware answers for a locked-out login.
 
-    The API's sign-in has already answered with its own problem+json, so that answer
-    stands; other login forms (the admin's) get a plain 429 with Retry-After.
+    The API's sign-in has already answered with its own problem+json, and the console's
+    with its own page, so those answers stand; other login forms (the admin's) get a
+    plain 429 with Retry-After.
     """
-    if original_response is not None and request.path.startswith("/api/"):
+    if original_response is not None and request.path.startswith(("/api/", "/console/")):
         return original_response
     response = HttpResponse(
         "Too many failed sign-ins; try again later.\n", status=429, content_type="text/plain"

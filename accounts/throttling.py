@@ -1,6 +1,8 @@
 """Per-credential rate limits, counted in the shared cache (Redis outside the demo).
 
-A fixed-window counter: one pipelined INCR + EXPIRE NX round trip per request.
+A fixed-window counter: one pipelined INCR + EXPIRE NX round trip per request. Each
+count is told to the client in the RateLimit-Policy and RateLimit fields
+(escrow/api/ratelimit.py); a 429 also carries Retry-After.
 DRF's SimpleRateThrottle keeps and rewrites the list of every request time in the
 window, which at thousands of requests a minute costs more than the request it guards.
 
@@ -23,6 +25,7 @@ from rest_framework.throttling import BaseThrottle
 from accounts.authentication import ApiPrincipal
 from accounts.client_address import client_address
 from accounts.degraded import REDIS_UNAVAILABLE, degraded_warn
+from escrow.api.ratelimit import RateLimitCount, rate_limit_record
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -71,6 +74,10 @@ class _FixedWindowThrottle(BaseThrottle):
             degraded_warn("rate limits suspended (failing open)", exc)
             return True
         self._wait = (window + 1) * period - now
+        rate_limit_record(request._request, RateLimitCount(
+            policy=self.scope, quota=limit, window_seconds=period, used=used,
+            reset_seconds=self._wait,
+        ))
         return used <= limit
 
     def wait(self) -> float | None:

@@ -12,6 +12,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.logs import LOG_FORMATS, logging_config, structlog_configure
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -69,14 +71,24 @@ INSTALLED_APPS = [
     "pgtrigger",
     # Sign-in lockouts per account and per client address (docs/reliability.md).
     "axes",
+    # Request metrics (/metrics, docs/operations.md) and the request id carried into
+    # Celery tasks (config/logs.py).
+    "django_prometheus",
+    "django_structlog",
     # Lowest layer first (docs/architecture.md).
     "escrow.log",
     "accounts",
     "escrow.vault",
     "legal_requests",
+    # The staff console (/console/): pages over the same services as the API.
+    "console",
 ]
 
 MIDDLEWARE = [
+    # Outermost: the request's latency and status are counted, and its id is returned,
+    # whatever the layers below answer.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "escrow.api.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Bounds /api/ and /log/ request bodies before anything reads them (413 problem),
@@ -89,8 +101,11 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks; API sign-in answers its lockouts itself (problem+json).
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -160,7 +175,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Celery: Redis as broker; with no broker (the demo) tasks run in-process.
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# The in-memory broker's URL names a host, or kombu warns on every task queued.
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -168,6 +184,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
+# Workers and beat log through LOGGING (structured, with the request id), not Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+# Beat's record of when each task last ran: somewhere the beat process may write (a
+# container's application directory is read-only to its user).
+CELERY_BEAT_SCHEDULE_FILENAME = env.str(
+    "CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule")
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -177,6 +201,9 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Privileged staff passwords only through the two-administrator reset; any other
+    # password set outside the audited services is logged (accounts/passwords.py).
+    {"NAME": "accounts.passwords.TwoAdministratorPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-gb"
@@ -208,6 +235,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["escrow.api.parsers.StrictJSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "escrow.api.negotiation.EscrowContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "escrow.api.schema.EscrowAutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "escrow.api.pagination.LinkHeaderCursorPagination",
     "EXCEPTION_HANDLER": "escrow.api.problems.problem_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.CredentialRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
@@ -234,6 +262,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "escrow.api.schema.add_problem_responses",
+        "escrow.api.schema.add_http_headers",
     ],
 }
 
@@ -249,6 +278,12 @@ ESCROW_LOG_BATCH_SIZE = env.int("ESCROW_LOG_BATCH_SIZE", default=10_000)
 ESCROW_LOG_SEQUENCE_INTERVAL = env.float("ESCROW_LOG_SEQUENCE_INTERVAL", default=2.0)
 
 CELERY_BEAT_SCHEDULE = {
+    # Beat and the workers report through it; readiness checks how long ago (config/health.py).
+    "heartbeat": {
+        "task": "escrow.heartbeat",
+        "schedule": 10.0,
+        "options": {"expires": 20},
+    },
     "log-sequence": {
         "task": "escrow.log.tasks.log_sequence_task",
         "schedule": ESCROW_LOG_SEQUENCE_INTERVAL,
@@ -301,11 +336,29 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 120},
     },
+    # The staff outbox (accounts/services_staff.py): reset and account notices due again.
+    "staff-mails-send-due": {
+        "task": "accounts.staff_mails_send_due",
+        "schedule": 60.0,
+        "options": {"expires": 120},
+    },
 }
+
+# Readiness (config/health.py) fails when the log sequencer, a Celery worker or beat has
+# not reported for this long; beat sends its heartbeat task every 10 s, the sequencer
+# reports after every run (every ESCROW_LOG_SEQUENCE_INTERVAL). 0 turns the check off.
+ESCROW_HEARTBEAT_MAX_AGE_SECONDS = env.int("ESCROW_HEARTBEAT_MAX_AGE_SECONDS", default=60)
+# /metrics (config/metrics.py): with a token, only `Authorization: Bearer <token>`;
+# without one, only direct loopback connections (no proxy header).
+ESCROW_METRICS_TOKEN = env.str("ESCROW_METRICS_TOKEN", default="")
 
 # Threshold release (docs/release.md). The URL is the one agencies are sent to fetch a
 # package; the release fails closed if the log cannot checkpoint it within the wait.
-ESCROW_PUBLIC_URL = env.str("ESCROW_PUBLIC_URL", default="http://127.0.0.1:8000")
+# In development it follows PORT, as `make demo` does, so links work on any port.
+ESCROW_PUBLIC_URL = env.str(
+    "ESCROW_PUBLIC_URL",
+    default="http://127.0.0.1:8000" if PRODUCTION else f"http://127.0.0.1:{env.int('PORT', 8000)}",
+)
 RELEASE_LOG_WAIT_SECONDS = env.float("RELEASE_LOG_WAIT_SECONDS", default=30.0)
 PACKAGE_DOWNLOAD_TTL_SECONDS = env.int("PACKAGE_DOWNLOAD_TTL_SECONDS", default=24 * 3600)
 # No orphan events: a release_committed event without an outcome this long is aborted
@@ -316,6 +369,14 @@ RELEASE_MAX_ATTEMPTS = env.int("RELEASE_MAX_ATTEMPTS", default=24)
 # The mail outbox: attempts before a message is dead-lettered (logged, shown to staff).
 MAIL_MAX_ATTEMPTS = env.int("MAIL_MAX_ATTEMPTS", default=8)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=15)
+# After a platform rotates its webhook signing secret, deliveries carry a signature with
+# the old secret too for this long, unless the rotation names its own overlap (up to 7 days).
+WEBHOOK_SECRET_OVERLAP_SECONDS = env.int("WEBHOOK_SECRET_OVERLAP_SECONDS", default=24 * 3600)
+# Plain-http endpoints on 127.0.0.1/localhost, for the demo's local receiver and tests.
+# Anywhere else an endpoint must be https at a public address.
+WEBHOOK_ALLOW_HTTP_LOOPBACK = env.bool("WEBHOOK_ALLOW_HTTP_LOOPBACK", default=not PRODUCTION)
+if PRODUCTION and WEBHOOK_ALLOW_HTTP_LOOPBACK:
+    raise ImproperlyConfigured("WEBHOOK_ALLOW_HTTP_LOOPBACK must be off when ESCROW_ENV=production")
 
 # Staff API tokens are short-lived by design: a stolen token ages out quickly.
 STAFF_TOKEN_TTL_SECONDS = env.int("STAFF_TOKEN_TTL_SECONDS", default=8 * 3600)
@@ -358,9 +419,10 @@ ESCROW_DEPENDENCY_RETRY_AFTER_SECONDS = env.int("ESCROW_DEPENDENCY_RETRY_AFTER_S
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 # In production every request arrives over HTTPS (the proxy says so in X-Forwarded-Proto);
-# a plain-HTTP one is redirected, except the health probes a load balancer sends.
+# a plain-HTTP one is redirected, except the health probes a load balancer sends and the
+# metrics scrape (both usually from inside the network).
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
-SECURE_REDIRECT_EXEMPT = [r"^healthz/"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz/", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
@@ -370,6 +432,29 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): scripts and styles only from our own static
+# files, so no inline script or style attribute runs; the console's JavaScript is
+# vendored (`make vendor`), never from a CDN. The API docs page (Swagger UI) boots with
+# an inline script and is left out.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    },
+}
+
+# The staff console (console/): a signed-in session ends after this many seconds
+# without a console request, and the next page asks to sign in again.
+CONSOLE_IDLE_TIMEOUT_SECONDS = env.int("CONSOLE_IDLE_TIMEOUT_SECONDS", default=15 * 60)
 
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
@@ -390,6 +475,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = DISCLOSURE_DOCUMENT_MAX_BYTES * 4 // 3 + 1024 * 10
 # /api/ or /log/ is a 413 problem, deeper JSON a 400 (docs/reliability.md).
 API_MAX_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
 API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=32)
+# Lists page with cursors and Link headers (escrow/api/pagination.py, docs/api.md):
+# ?page_size= takes 1 to API_PAGE_SIZE_MAX items, API_PAGE_SIZE when not given.
+API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=200)
+API_PAGE_SIZE_MAX = env.int("API_PAGE_SIZE_MAX", default=500)
 # Under /api/ and /log/ a CSRF failure is a problem document; elsewhere Django's page.
 CSRF_FAILURE_VIEW = "escrow.api.problems.csrf_failure"
 DISCLOSURE_EMERGENCY_REVIEW_HOURS = env.int("DISCLOSURE_EMERGENCY_REVIEW_HOURS", default=48)
@@ -398,17 +487,10 @@ LEGAL_HOLD_DAYS = env.int("LEGAL_HOLD_DAYS", default=90)
 TRANSPARENCY_REPORTS_PUBLIC = env.bool("TRANSPARENCY_REPORTS_PUBLIC", default=True)
 TRANSPARENCY_REPORT_CACHE_SECONDS = env.int("TRANSPARENCY_REPORT_CACHE_SECONDS", default=300)
 
-# Logs carry identifiers and event types only, never request bodies (personal data).
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
-        # django-axes logs every failed sign-in; a password flood would flood the logs.
-        # Lockouts are in the audit log (accounts/sign_in_limits.py).
-        "axes": {"handlers": ["console"], "level": "ERROR", "propagate": False},
-    },
-}
+# Structured logs (config/logs.py, docs/operations.md): identifiers, event types and the
+# request id, never request bodies, query strings or identity values.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "console")
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+LOGGING = logging_config(level=env.str("LOG_LEVEL", default="INFO"), log_format=LOG_FORMAT)
+structlog_configure()

@@ -5,7 +5,7 @@ from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import health
+from config import health, metrics
 from escrow.api import problems
 
 urlpatterns = [
@@ -17,7 +17,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz/live", health.liveness, name="health-live"),
     path("healthz/ready", health.readiness, name="health-ready"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("console/", include("console.urls")),
+    path("transparency/", include("console.public_urls")),
     # Unknown API and log paths answer as the API does (problem+json), also with DEBUG
     # on, and for every method: the catch-all changes nothing, so CSRF has nothing to
     # protect (checking it turned an unknown POST into Django's HTML CSRF page).

@@ -34,6 +34,8 @@ def _register_intake() -> None:
                      title="An emergency request must state the facts of the emergency")
     problem_register(intake.DocumentTooLarge, status=413, code="document_too_large",
                      title="The legal document is too large")
+    problem_register(intake.DocumentTypeMismatch, status=422, code="document_type_mismatch",
+                     title="The legal document is not of the type it is declared as")
     problem_register(intake.UnknownTargets, status=422, code="unknown_pseudonym",
                      title="Some pseudonyms resolve to no escrowed identity")
     problem_register(intake.AgencyInactive, status=403, code="agency_inactive",

@@ -47,8 +47,12 @@ def _disclosures() -> QuerySet[DisclosureRequest]:
     ).prefetch_related("targets", "approvals")
 
 
-def disclosure_list_for_agency(*, agency: Agency) -> QuerySet[DisclosureRequest]:
-    return _disclosures().filter(agency=agency).order_by("-created_at")
+def disclosure_list_for_agency(*, agency: Agency, state: str | None = None
+                               ) -> QuerySet[DisclosureRequest]:
+    disclosures = _disclosures().filter(agency=agency).order_by("-created_at")
+    if state:
+        disclosures = disclosures.filter(state=state)
+    return disclosures
 
 
 def disclosure_list_for_staff(*, state: str | None = None) -> QuerySet[DisclosureRequest]:

@@ -89,6 +89,7 @@ def _platform_client(name: str) -> PlatformClient:
 def _fresh_caches(settings: Any) -> Any:
     from django.core.cache import cache
 
+    from accounts.authentication import verified_keys_forget
     from escrow.vault.selectors import escrow_key_cache_clear
 
     if "KEY_PREFIX" in settings.CACHES["default"]:
@@ -102,6 +103,8 @@ def _fresh_caches(settings: Any) -> Any:
     else:
         cache.clear()
     escrow_key_cache_clear()
+    # A test that restores serialized rows can bring back an earlier credential generation.
+    verified_keys_forget()
     yield
     escrow_key_cache_clear()
 
@@ -161,3 +164,54 @@ def caller_credentials(escrow_keypair: Any) -> dict[str, str | None]:
         expires_at=timezone.now() - timedelta(seconds=1))
     StaffToken.objects.filter(user__username="matrix-revoked").update(revoked_at=timezone.now())
     return found
+
+
+# --- browser tests ---------------------------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+# Where a failing browser test leaves a screenshot of its page (CI keeps the folder).
+BROWSER_FAILURE_DIR = os.environ.get("BROWSER_FAILURE_DIR", "test-results/browser")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
+    report = yield
+    setattr(item, f"report_{report.when}", report)  # read by browser_page on teardown
+    return report
+
+
+@pytest.fixture
+def browser_page(request: pytest.FixtureRequest) -> Any:
+    """A page in headless Chromium (Debian's package, no browser download).
+
+    If the test fails, the page's screenshot is saved under BROWSER_FAILURE_DIR.
+    """
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but Chromium is not installed (Debian package chromium)")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the
+    # test makes around it are still synchronous.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        try:
+            yield page
+        finally:
+            report = getattr(request.node, "report_call", None)
+            if report is not None and report.failed:
+                os.makedirs(BROWSER_FAILURE_DIR, exist_ok=True)
+                path = os.path.join(BROWSER_FAILURE_DIR, f"{request.node.name}.png")
+                page.screenshot(path=path, full_page=True)
+                print(f"screenshot of the failing page: {path}")
+            browser.close()
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

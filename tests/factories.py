@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import factory
@@ -205,12 +205,12 @@ def disclosure_payload(*, targets: list[str], **overrides: Any) -> dict[str, Any
     return payload
 
 
-def disclosure_request(
-    *, agency: Any, targets: list[Any], legal_basis: str = "GB-EAW:production-order",
+def disclosure_submission(
+    *, pseudonyms: list[str], legal_basis: str = "GB-EAW:production-order",
     fields: tuple[str, ...] = ("given_name", "family_name"), expires_in_days: int = 30,
-    emergency_facts: str = "", entered_by: User | None = None,
+    emergency_facts: str = "", **overrides: Any,
 ) -> Any:
-    """A request accepted through the intake service, as if filed by `agency`."""
+    """What an agency states in a request (intake.Submission), for the intake service."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -228,10 +228,25 @@ def disclosure_request(
                                       content=LEGAL_DOCUMENT),
         issued_on=(now - timedelta(days=1)).date(),
         expires_at=now + timedelta(days=expires_in_days),
-        pseudonyms=[t.pseudonym for t in targets],
+        pseudonyms=pseudonyms,
         requested_fields=list(fields),
         justification="Threats to kill sent to the complainant.",
         emergency_facts=emergency_facts,
+    )
+    return replace(submission, **overrides)
+
+
+def disclosure_request(
+    *, agency: Any, targets: list[Any], legal_basis: str = "GB-EAW:production-order",
+    fields: tuple[str, ...] = ("given_name", "family_name"), expires_in_days: int = 30,
+    emergency_facts: str = "", entered_by: User | None = None,
+) -> Any:
+    """A request accepted through the intake service, as if filed by `agency`."""
+    from legal_requests.services import intake
+
+    submission = disclosure_submission(
+        pseudonyms=[t.pseudonym for t in targets], legal_basis=legal_basis, fields=fields,
+        expires_in_days=expires_in_days, emergency_facts=emergency_facts,
     )
     return intake.disclosure_create(
         agency=agency, submission=submission,

@@ -16,6 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -48,8 +49,10 @@ def not_a_server_error(ctx: Any, response: Any, case: Any) -> bool:
     return True
 
 
+# Headers too: a documented required header (Location on 201, ETag on the log's reads)
+# must be sent.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+          response_schema_conformance, response_headers_conformance]
 
 
 def test_enrolment_api_answers_every_input_as_documented(api_schema: Any,

@@ -62,7 +62,7 @@ def factories_actor() -> Any:
 @pytest.mark.parametrize(
     ("threshold", "roles_ok", "passphrase"),
     [(1, True, "long enough passphrase"), (4, True, "long enough passphrase"),
-     (2, False, "long enough passphrase"), (2, True, "short")],
+     (2, False, "long enough passphrase"), (2, True, "short"), (2, True, "password12345")],
 )
 def test_unsound_ceremonies_are_refused(threshold: int, roles_ok: bool, passphrase: str
                                         ) -> None:

@@ -1,4 +1,5 @@
-"""The API edge's middleware: request size bounded before anything reads the body.
+"""The API edge's middleware: request size bounded before anything reads the body, and
+the rate-limit fields a throttle counted added to the answer (escrow/api/ratelimit.py).
 
 It sits first in `MIDDLEWARE`, so a body over `API_MAX_BODY_BYTES` is refused with a
 413 problem on its declared `Content-Length` before CSRF, sessions or a view read a
@@ -17,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from escrow.api.negotiation import problem_wanted
 from escrow.api.parsers import body_too_large
 from escrow.api.problems import problem_for_exception, problem_is_outage
+from escrow.api.ratelimit import rate_limit_headers_add
 
 
 class ApiEdgeMiddleware:
@@ -36,7 +38,9 @@ class ApiEdgeMiddleware:
                 # the server drain megabytes for a request already refused.
                 response["Connection"] = "close"
                 return response
-        return self.get_response(request)
+        answer = self.get_response(request)
+        rate_limit_headers_add(request, answer)
+        return answer
 
     def process_exception(self, request: HttpRequest, exception: Exception
                           ) -> HttpResponse | None:

@@ -6,7 +6,9 @@
   and `application/octet-stream`, exactly what tlog clients ask for).
 - Errors are negotiated by path, not by `Accept`: under /api/ and /log/ every error is
   an RFC 9457 `application/problem+json` document (RFC 9110 s15.5.7 lets an error
-  ignore `Accept`); browser pages elsewhere keep Django's HTML error pages.
+  ignore `Accept`); browser pages elsewhere (the staff console under /console/) get
+  HTML pages, rendered by Django's error views from the templates `400.html`,
+  `403.html`, `403_csrf.html`, `404.html` and `500.html` (console/templates/).
 """
 
 from __future__ import annotations

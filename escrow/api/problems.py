@@ -11,6 +11,7 @@ the request's `Accept` said (escrow/api/negotiation.py).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ _SAFE_CODES = {
     "required", "null", "blank", "max_length", "min_length", "max_value", "min_value",
     "max_digits", "max_decimal_places", "empty", "not_a_list", "not_a_dict",
     "unique", "invalid_pseudonym", "checksum", "length", "alphabet", "too_many",
-    "unknown_field", "not_allowed", "not_a_string",
+    "unknown_field", "not_allowed", "not_a_string", "invalid_cursor", "repeated",
 }
 _NEUTRAL = {
     "invalid": "Invalid value.",
@@ -202,7 +203,8 @@ def problem_for_exception(exc: Exception, *, where: str = "") -> Response:
         )
         wait = getattr(exc, "wait", None)
         if isinstance(exc, exceptions.Throttled) and wait is not None:
-            response["Retry-After"] = str(int(wait) + 1)
+            # Whole seconds, rounded up as the RateLimit field's reset is (ratelimit.py).
+            response["Retry-After"] = str(max(1, math.ceil(wait)))
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
             response["WWW-Authenticate"] = 'Bearer realm="api"'
             response.status_code = status.HTTP_401_UNAUTHORIZED

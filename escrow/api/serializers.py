@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import serializers
+from rest_framework.request import Request
 
 
 def _not_a_string() -> list[serializers.ErrorDetail]:
@@ -61,3 +62,15 @@ class NoFilters(StrictSerializer):
 
     Ignoring one would answer `?state=active` with every row, as if it had filtered.
     """
+
+
+def query_once(request: Request) -> dict[str, str]:
+    """The query parameters, each given once: a repeated one is a 400, not its last value
+    (`?state=received&state=approved` would otherwise list only the approved ones)."""
+    repeated = sorted(name for name, values in request.query_params.lists() if len(values) > 1)
+    if repeated:
+        raise serializers.ValidationError(
+            {name: [serializers.ErrorDetail("Give this parameter once.", code="repeated")]
+             for name in repeated}
+        )
+    return {name: str(value) for name, value in request.query_params.items()}

@@ -18,14 +18,16 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from accounts.authentication import StaffTokenAuthentication
 from accounts.permissions import HasRole
 from accounts.principals import required_staff
 from accounts.roles import Role
+from escrow.api.conditional import conditional_response
 from escrow.api.negotiation import OctetStreamRenderer, PlainTextRenderer
-from escrow.api.serializers import StrictSerializer
+from escrow.api.serializers import StrictSerializer, query_once
 from escrow.crypto.encoding import b64encode
 from escrow.crypto.merkle import leaf_hash
 from escrow.crypto.tiles import TilePathError, tile_path_parse
@@ -51,10 +53,12 @@ from escrow.log.services import (
 )
 
 # C2SP tlog-tiles: full tiles never change; partial ones are superseded as the log
-# grows, and the checkpoint moves on every batch.
+# grows, and the checkpoint moves on every batch. Each carries an ETag, so a client or a
+# CDN revalidates the checkpoint with a 304 instead of fetching it again.
 CACHE_IMMUTABLE = "public, max-age=31536000, immutable"
 CACHE_PARTIAL = "public, max-age=10"
 CACHE_CHECKPOINT = "no-cache"
+CACHE_VERIFIER_KEY = "public, max-age=3600"
 
 IsAuditor = HasRole(Role.AUDITOR)
 
@@ -98,8 +102,7 @@ class LogCheckpointApi(_LogTextView):
         response = HttpResponse(
             log_checkpoint_served(checkpoint), content_type="text/plain; charset=utf-8"
         )
-        response["Cache-Control"] = CACHE_CHECKPOINT
-        return response
+        return conditional_response(request._request, response, cache_control=CACHE_CHECKPOINT)
 
 
 @extend_schema(tags=["log"])
@@ -113,14 +116,18 @@ class LogVerifierKeyApi(_LogTextView):
         response = HttpResponse(
             log_identity().verifier_key + "\n", content_type="text/plain; charset=utf-8"
         )
-        response["Cache-Control"] = "public, max-age=3600"
-        return response
+        return conditional_response(request._request, response,
+                                    cache_control=CACHE_VERIFIER_KEY)
 
 
-def _tile_response(data: bytes, *, partial: bool) -> HttpResponse:
+def _tile_response(request: Request, data: bytes, *, partial: bool,
+                   auditors_only: bool = False) -> HttpResponse:
+    cache_control = CACHE_PARTIAL if partial else CACHE_IMMUTABLE
+    if auditors_only:
+        # Kept to auditors: no shared cache may hand a copy to anyone else.
+        cache_control = cache_control.replace("public", "private")
     response = HttpResponse(data, content_type="application/octet-stream")
-    response["Cache-Control"] = CACHE_PARTIAL if partial else CACHE_IMMUTABLE
-    return response
+    return conditional_response(request._request, response, cache_control=cache_control)
 
 
 @extend_schema(tags=["log"])
@@ -138,7 +145,7 @@ class LogHashTileApi(_LogTileView):
         data = None if tile.entries else log_hash_tile(tile=tile)
         if data is None:
             raise Http404("no such tile")
-        return _tile_response(data, partial=tile.is_partial)
+        return _tile_response(request, data, partial=tile.is_partial)
 
 
 @extend_schema(tags=["log"])
@@ -209,7 +216,8 @@ class LogEntryBundleApi(_LogTileView):
         data = log_entry_bundle(tile=tile)
         if data is None:
             raise Http404("no such entry bundle")
-        return _tile_response(data, partial=tile.is_partial)
+        return _tile_response(request, data, partial=tile.is_partial,
+                              auditors_only=settings.ESCROW_LOG_ENTRIES_AUDITORS_ONLY)
 
 
 # --- auditors ------------------------------------------------------------------------
@@ -266,9 +274,21 @@ class AuditEventListApi(_AuditorView):
         occurred_after = serializers.DateTimeField(required=False)
         occurred_before = serializers.DateTimeField(required=False)
         sequenced = serializers.BooleanField(required=False, allow_null=True, default=None)
-        after = serializers.IntegerField(min_value=0, required=False,
-                                         help_text="cursor: events with a larger id")
-        limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
+        after = serializers.IntegerField(
+            min_value=0, required=False,
+            help_text="cursor: events with a larger id (the next page's Link carries it)")
+        page_size = serializers.IntegerField(min_value=1, max_value=500, required=False,
+                                             help_text="events per page, 1 to 500 (default "
+                                                       "100)")
+        limit = serializers.IntegerField(min_value=1, max_value=500, required=False,
+                                         help_text="deprecated: the earlier name of page_size")
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if "page_size" in attrs and "limit" in attrs:
+                raise serializers.ValidationError("Give page_size or limit, not both.",
+                                                  code="not_allowed")
+            attrs["limit"] = attrs.pop("page_size", None) or attrs.get("limit") or 100
+            return attrs
 
     class Output(serializers.Serializer):
         events = AuditEventOutput(many=True)
@@ -280,7 +300,7 @@ class AuditEventListApi(_AuditorView):
 
     @extend_schema(operation_id="audit_event_list", parameters=[Input], responses={200: Output})
     def get(self, request: Request) -> Response:
-        query = self.Input(data=request.query_params.dict())
+        query = self.Input(data=query_once(request))
         query.is_valid(raise_exception=True)
         data = query.validated_data
         page = audit_event_page(after_id=data.pop("after", None), **data)
@@ -288,7 +308,12 @@ class AuditEventListApi(_AuditorView):
             "events": [_event_data(e) for e in page.events],
             "next_after": page.next_after,
         }
-        return Response(self.Output(body).data)
+        response = Response(self.Output(body).data)
+        if page.next_after is not None:
+            # RFC 8288, as every list links its next page (escrow/api/pagination.py).
+            url = replace_query_param(request.build_absolute_uri(), "after", page.next_after)
+            response["Link"] = f'<{url}>; rel="next"'
+        return response
 
 
 @extend_schema(tags=["audit"])

@@ -26,12 +26,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from escrow.crypto.checkpoint import Checkpoint, CheckpointOriginError, checkpoint_parse
 from escrow.crypto.errors import CryptoError
 from escrow.crypto.note import (
+    _SIGNER_KEY_PREFIX,
     ED25519_KEY_SIZE,
     ED25519_SIGNATURE_SIZE,
     NoteKeyError,
     NoteSignature,
     NoteVerifier,
     UnknownVerifierError,
+    _split_key,
     ed25519_verifier_init,
     key_id,
     key_name_is_valid,
@@ -115,6 +117,40 @@ def cosigner_verifier_parse(vkey: str) -> CosignatureVerifier:
     if len(key) != 1 + ED25519_KEY_SIZE:
         raise NoteKeyError("an Ed25519 cosigner key holds 32 bytes")
     return CosignatureVerifier(name=name, public_key=key[1:])
+
+
+def cosigner_key_generate(*, name: str) -> tuple[str, str]:
+    """A fresh witness key for `name`: (signer key, verifier key) strings.
+
+    The signer key follows the signed-note convention `PRIVATE+KEY+name+keyid+base64`
+    with the cosignature/v1 type byte before the Ed25519 seed; it is a secret.
+    """
+    if not key_name_is_valid(name):
+        raise NoteKeyError(f"invalid key name {name!r}")
+    private_key = Ed25519PrivateKey.generate()
+    vkey = cosigner_key_encode(name=name, public_key=private_key.public_key().public_bytes_raw())
+    _, keyid, _ = verifier_key_decode(vkey)
+    typed_seed = bytes([SIGNATURE_TYPE_COSIGNATURE_V1]) + private_key.private_bytes_raw()
+    encoded = base64.b64encode(typed_seed).decode("ascii")
+    return f"{_SIGNER_KEY_PREFIX}{name}+{keyid:08x}+{encoded}", vkey
+
+
+def cosigner_key_parse(skey: str) -> tuple[str, Ed25519PrivateKey]:
+    """The name and private key of a witness signer key, checked against its key ID."""
+    if not isinstance(skey, str) or not skey.startswith(_SIGNER_KEY_PREFIX):
+        raise NoteKeyError("a signer key starts with PRIVATE+KEY+")
+    name, keyid, seed = _split_key(skey[len(_SIGNER_KEY_PREFIX) :])
+    if seed[0] != SIGNATURE_TYPE_COSIGNATURE_V1:
+        raise NoteKeyError(f"not a cosignature/v1 key: signature type 0x{seed[0]:02x}")
+    if len(seed) != 1 + ED25519_KEY_SIZE:
+        raise NoteKeyError("an Ed25519 witness signer key holds a 32-byte seed")
+    private_key = Ed25519PrivateKey.from_private_bytes(seed[1:])
+    public_key = private_key.public_key().public_bytes_raw()
+    typed_public = bytes([SIGNATURE_TYPE_COSIGNATURE_V1]) + public_key
+    # The key ID names the public key, so it can only be checked after deriving it.
+    if key_id(name=name, key=typed_public) != keyid:
+        raise NoteKeyError("signer key ID does not match its name and key")
+    return name, private_key
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,14 @@ SALT_BYTES = 16  # RFC 9106 s3.1: 128 bits is enough for password hashing
 NONCE_BYTES = 12
 TAG_BYTES = 16
 PASSPHRASE_MIN_CHARS = 12
+# zxcvbn's score (0-4); 3 is its "safely unguessable" band (about 10^8 guesses or more),
+# the level it advises behind a slow hash, and Argon2id is one.
+PASSPHRASE_MIN_SCORE = 3
+# An attacker holding a share file tries the words of its subject first: these, and the
+# custodian label the file carries in clear.
+PASSPHRASE_CONTEXT_WORDS = (
+    "escrow", "identity", "custodian", "share", "passphrase", "ceremony", "key", "release",
+)
 LABEL_MAX_CHARS = 200
 # A public key with 255 custodians is about 35 KB of JSON; anything far bigger is hostile.
 MAX_FILE_BYTES = 256 * 1024
@@ -64,7 +74,7 @@ class WrongPassphrase(CryptoError):
 
 
 class WeakPassphrase(CryptoError):
-    """The passphrase is too short to protect a key share."""
+    """The passphrase is too short or too easy to guess to protect a key share."""
 
 
 def _is_int(value: object) -> bool:
@@ -132,6 +142,42 @@ def _check_label(label: object) -> str:
     return label
 
 
+def passphrase_check(
+    passphrase: str, *, user_inputs: Sequence[str] = (),
+    context_words: Sequence[str] = PASSPHRASE_CONTEXT_WORDS,
+) -> None:
+    """Refuse a passphrase that is short or guessable, saying why and never echoing it.
+
+    zxcvbn estimates the guesses an attacker needs, penalising `user_inputs` (the
+    custodian's name) and `context_words`; its feedback is generic advice and does not
+    quote the passphrase.
+    """
+    if not isinstance(passphrase, str):
+        raise WeakPassphrase("the passphrase must be text")
+    reasons = []
+    if len(passphrase) < PASSPHRASE_MIN_CHARS:
+        reasons.append(f"it has fewer than {PASSPHRASE_MIN_CHARS} characters")
+    if passphrase:
+        # Imported here: loading its word lists takes ~0.15 s, which every process that
+        # only opens share files (the tool, the server) would otherwise pay.
+        from zxcvbn import zxcvbn
+
+        estimate = zxcvbn(passphrase, user_inputs=[*context_words, *user_inputs])
+        if estimate["score"] < PASSPHRASE_MIN_SCORE:
+            feedback = estimate["feedback"]
+            advice = " ".join(filter(None, [feedback["warning"], *feedback["suggestions"]]))
+            reasons.append(
+                f"it is too easy to guess (strength {estimate['score']} of 4, "
+                f"{PASSPHRASE_MIN_SCORE} of 4 needed)" + (f": {advice}" if advice else "")
+            )
+    if reasons:
+        raise WeakPassphrase("passphrase refused: " + "; ".join(reasons))
+
+
+def _label_words(label: str) -> list[str]:
+    return [label, *(word for word in re.split(r"\W+", label) if len(word) >= 3)]
+
+
 def share_file_seal(
     *,
     share: CustodianShare,
@@ -142,8 +188,7 @@ def share_file_seal(
 ) -> bytes:
     """The JSON bytes of a share file for one custodian."""
     _check_label(custodian_label)
-    if not isinstance(passphrase, str) or len(passphrase) < PASSPHRASE_MIN_CHARS:
-        raise WeakPassphrase(f"passphrase must have at least {PASSPHRASE_MIN_CHARS} characters")
+    passphrase_check(passphrase, user_inputs=_label_words(custodian_label))
     # Never hand a custodian a file that will fail their own check later.
     share_verify(share=share, public_key=public_key)
     fingerprint = public_key.fingerprint()
@@ -267,3 +312,16 @@ def share_file_open(*, data: bytes, passphrase: str) -> tuple[CustodianShare, Es
         raise ShareFileFormatError("decrypted share is not a valid scalar") from exc
     share_verify(share=share, public_key=public_key)
     return share, public_key
+
+
+def share_file_reseal(
+    *, data: bytes, passphrase: str, new_passphrase: str,
+    kdf_params: Argon2Params = ARGON2_DEFAULT,
+) -> bytes:
+    """The same share, label and public key under a new passphrase (fresh salt and nonce)."""
+    share, public_key = share_file_open(data=data, passphrase=passphrase)
+    label = json.loads(data)["custodian_label"]  # checked by share_file_open
+    return share_file_seal(
+        share=share, public_key=public_key, custodian_label=label,
+        passphrase=new_passphrase, kdf_params=kdf_params,
+    )

@@ -11,17 +11,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from escrow.crypto.checkpoint import Checkpoint, CheckpointError, checkpoint_open
+from escrow.crypto.checkpoint import Checkpoint
+from escrow.crypto.cosignature import CosignatureVerifier
 from escrow.crypto.encoding import b64decode
 from escrow.crypto.envelope import FieldContext, point_commitment
 from escrow.crypto.errors import CryptoError
 from escrow.crypto.merkle import InclusionProofError, inclusion_verify, leaf_hash
-from escrow.crypto.note import NoteError, verifier_parse
 from escrow.custodian.errors import fail
+from escrow.custodian.logview import checkpoint_open_witnessed, log_verifier
 
 CHALLENGE_FORMAT = "identity-escrow-release-challenge/1"
 APPROVAL_EVENT = "disclosure.approved"
@@ -40,6 +42,8 @@ class VerifiedChallenge:
     epoch: int
     key_fingerprint: str
     custodian_index: int
+    # The signed checkpoint as served (log signature and cosignatures), for the state file.
+    checkpoint_note: str = ""
 
 
 def _get(mapping: object, key: str, kind: type | tuple[type, ...], what: str) -> Any:
@@ -83,11 +87,15 @@ def _logged_event(
 
 def challenge_verify(
     challenge: Any, *, request_id: str, log_key: str, log_origin: str | None,
+    witnesses: Sequence[CosignatureVerifier] = (), witness_quorum: int = 0,
     now: datetime | None = None,
 ) -> VerifiedChallenge:
     """Every check the tool makes before the custodian is even asked to consent."""
     request, context, approval = _challenge_parts(challenge, request_id=request_id)
-    checkpoint = _checkpoint_verify(approval, log_key=log_key, log_origin=log_origin)
+    checkpoint = _checkpoint_verify(
+        approval, log_key=log_key, log_origin=log_origin, witnesses=witnesses,
+        witness_quorum=witness_quorum,
+    )
     leaf, log_index = _approval_prove(approval, context=context, checkpoint=checkpoint)
     entry = _logged_event(
         leaf, event_type=APPROVAL_EVENT, object_ref=f"disclosure_request:{request_id}",
@@ -114,6 +122,7 @@ def challenge_verify(
         key_fingerprint=_get(escrow_key, "fingerprint", str, "key fingerprint"),
         custodian_index=_get(_get(challenge, "custodian", dict, "custodian"), "index", int,
                              "custodian index"),
+        checkpoint_note=approval["checkpoint"],
     )
 
 
@@ -132,21 +141,17 @@ def _challenge_parts(
 
 
 def _checkpoint_verify(
-    approval: dict[str, Any], *, log_key: str, log_origin: str | None
+    approval: dict[str, Any], *, log_key: str, log_origin: str | None,
+    witnesses: Sequence[CosignatureVerifier], witness_quorum: int,
 ) -> Checkpoint:
-    """1. The checkpoint is signed by the log key the custodian trusts."""
-    try:
-        verifier = verifier_parse(log_key)
-    except NoteError as exc:
-        fail(f"--log-key is not a verifier key (name+hash+base64): {exc}")
+    """1. The checkpoint is signed by the log key the custodian trusts, and cosigned by a
+    quorum of the witnesses they trust (see `escrow.custodian.logview`)."""
+    verifier = log_verifier(log_key)
     checkpoint_text = _get(approval, "checkpoint", str, "checkpoint")
-    try:
-        return checkpoint_open(
-            message=checkpoint_text.encode("utf-8"), verifier=verifier,
-            origin=log_origin or verifier.name,
-        )
-    except (NoteError, CheckpointError) as exc:
-        fail(f"the log checkpoint does NOT verify against your log key: {exc}")
+    return checkpoint_open_witnessed(
+        message=checkpoint_text.encode("utf-8"), verifier=verifier,
+        origin=log_origin or verifier.name, witnesses=witnesses, quorum=witness_quorum,
+    )
 
 
 def _approval_prove(

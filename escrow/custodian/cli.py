@@ -17,15 +17,26 @@ from escrow.crypto.errors import CryptoError
 from escrow.crypto.release import PartialDecryption, partial_decrypt, release_context
 from escrow.crypto.threshold import CustodianShare, EscrowPublicKey
 from escrow.custodian.challenge import VerifiedChallenge, challenge_verify
+from escrow.custodian.config import ToolConfig, config_load, default_config_path
 from escrow.custodian.consent import consent_summary
 from escrow.custodian.errors import CustodianToolError, fail
+from escrow.custodian.logview import log_verifier, state_advance, witness_verifiers
 from escrow.custodian.prompts import read_line, read_secret
-from escrow.custodian.service import Service, answer_send, challenge_fetch, token_request
-from escrow.custodian.share import share_check_release, share_open
+from escrow.custodian.service import (
+    Service,
+    answer_send,
+    challenge_fetch,
+    tiles_reader,
+    token_request,
+)
+from escrow.custodian.share import share_check_release, share_open, share_reseal
 
-DISTRIBUTION = "identity-escrow"
+# The tool's own package (packages/escrow-custodian) on a custodian's machine; the whole
+# service where it was installed with the server.
+DISTRIBUTIONS = ("escrow-custodian", "identity-escrow")
 TOKEN_ENV = "ESCROW_CUSTODIAN_TOKEN"  # noqa: S105 - the variable's name, not a secret
 SERVER_ENV = "ESCROW_SERVER"
+CONFIG_ENV = "ESCROW_CUSTODIAN_CONFIG"
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -33,11 +44,13 @@ EXIT_DECLINED = 3
 
 
 def tool_version() -> str:
-    try:
-        return importlib.metadata.version(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        # Run from a source tree that was never installed (`python -m escrow.custodian`).
-        return "unknown (not installed)"
+    for distribution in DISTRIBUTIONS:
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    # Run from a source tree that was never installed (`python -m escrow.custodian`).
+    return "unknown (not installed)"
 
 
 # --- signing in and reading secrets ------------------------------------------------------
@@ -65,11 +78,35 @@ def _passphrase(args: argparse.Namespace) -> str:
 # --- commands ----------------------------------------------------------------------------
 
 
+def _config(args: argparse.Namespace) -> ToolConfig:
+    if args.config:
+        return config_load(Path(args.config), required=True)
+    return config_load(default_config_path(), required=False)
+
+
 def _challenge_verified(service: Service, args: argparse.Namespace) -> VerifiedChallenge:
-    return challenge_verify(
+    """The challenge, checked; with a config file, also against the last checkpoint seen."""
+    config = _config(args)
+    log_key = args.log_key or config.log_key
+    if not log_key:
+        fail("the log's verifier key is needed: --log-key, or log_key in the config file")
+    witnesses = witness_verifiers(args.witness or config.witnesses)
+    quorum = args.witness_quorum or config.witness_quorum or len(witnesses)
+    if not witnesses:
+        print("Warning: no witness keys are configured, so this checkpoint is trusted on the "
+              "log key alone (see docs/custodian-tool.md).", file=sys.stderr)
+    verified = challenge_verify(
         challenge_fetch(service, request_id=args.request_id), request_id=args.request_id,
-        log_key=args.log_key, log_origin=args.log_origin,
+        log_key=log_key, log_origin=args.log_origin or config.log_origin,
+        witnesses=witnesses, witness_quorum=quorum,
     )
+    if config.state_path is not None:
+        state_advance(
+            config.state_path, verifier=log_verifier(log_key),
+            origin=verified.checkpoint.origin, checkpoint=verified.checkpoint,
+            message=verified.checkpoint_note.encode("utf-8"), read_tiles=tiles_reader(service),
+        )
+    return verified
 
 
 def _partial_compute(
@@ -148,15 +185,38 @@ def cmd_verify_share(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_change_passphrase(args: argparse.Namespace) -> int:
+    current = _passphrase(args)
+    new = read_secret("New share passphrase: ")
+    if read_secret("New share passphrase again: ") != new:
+        fail("the new passphrases differ; nothing was changed")
+    share_reseal(path=args.file, passphrase=current, new_passphrase=new,
+                 output=args.output or args.file)
+    print(f"Share file sealed under the new passphrase: {args.output or args.file}")
+    return EXIT_OK
+
+
 # --- arguments ---------------------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("must be a positive whole number")
+    return int(text)
 
 
 def _log_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("request_id", help="the disclosure request's id")
-    command.add_argument("--log-key", required=True,
-                         help="the audit log's verifier key, name+hash+base64")
+    command.add_argument("--log-key",
+                         help="the audit log's verifier key, name+hash+base64 "
+                              "(or log_key in the config file)")
     command.add_argument("--log-origin",
                          help="the log's origin line (default: the key's name)")
+    command.add_argument("--witness", action="append", metavar="KEY",
+                         help="a witness's cosignature/v1 verifier key (repeat for each; "
+                              "or witnesses in the config file)")
+    command.add_argument("--witness-quorum", type=_positive, metavar="N",
+                         help="cosignatures needed on a checkpoint (default: every witness)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--server", default=os.environ.get(SERVER_ENV, "http://127.0.0.1:8000"),
                         help=f"service base URL (or ${SERVER_ENV})")
     parser.add_argument("--username", help=f"sign in as this user (unless ${TOKEN_ENV} is set)")
+    parser.add_argument("--config", default=os.environ.get(CONFIG_ENV),
+                        help=f"config file (or ${CONFIG_ENV}; default "
+                             "~/.config/escrow-custodian/config.json if it exists)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     release = commands.add_parser("release", help="verify a request and upload your partial")
@@ -194,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--passphrase-file")
     verify.add_argument("--fingerprint", help="the public key fingerprint published out of band")
     verify.set_defaults(handler=cmd_verify_share)
+
+    change = commands.add_parser(
+        "change-passphrase", help="re-seal a share file under a new, strong passphrase"
+    )
+    change.add_argument("file")
+    change.add_argument("--passphrase-file", help="read the current passphrase from this file")
+    change.add_argument("--output", help="write the re-sealed file here (default: replace FILE)")
+    change.set_defaults(handler=cmd_change_passphrase)
     return parser
 
 

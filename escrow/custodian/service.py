@@ -1,4 +1,5 @@
-"""The custodian tool's client of the service: JSON over HTTP(S), standard library only.
+"""The custodian tool's client of the service: JSON over HTTP(S), and the log's public
+C2SP resources (checkpoint, hash tiles, cosignatures); standard library only.
 
 The answers are not trusted here; `escrow.custodian.challenge` checks what matters.
 """
@@ -11,12 +12,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from escrow.crypto.tiles import ReadTiles, TileRef
 from escrow.custodian.errors import CustodianToolError, fail
 
 TIMEOUT_SECONDS = 60
+JSON = "application/json"
 CHECKPOINT_PATIENCE_SECONDS = 60
 CHECKPOINT_POLL_SECONDS = 3
 
@@ -35,32 +39,43 @@ class Service:
     base_url: str
     token: str | None = None
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def _request(
+        self, method: str, path: str, *, accept: str, data: bytes | None = None,
+        content_type: str | None = None,
+    ) -> bytes:
         url = urllib.parse.urljoin(self.base_url.rstrip("/") + "/", path.lstrip("/"))
         # urlopen would also follow file: and ftp: URLs.
         if urllib.parse.urlsplit(url).scheme not in {"http", "https"}:
             fail("the server URL must be http(s)")
-        headers = {"Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+        headers = {"Accept": accept}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310  # nosec B310
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310  # nosec B310
-                return json.loads(response.read() or b"null")
+                return bytes(response.read())
         except urllib.error.HTTPError as exc:
             raise _refusal(exc) from None
         except urllib.error.URLError as exc:
             fail(f"cannot reach {self.base_url}: {exc.reason}")
 
     def get(self, path: str) -> Any:
-        return self._call("GET", path)
+        return json.loads(self._request("GET", path, accept=JSON) or b"null")
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        return self._call("POST", path, body)
+        answer = self._request("POST", path, accept=JSON, data=json.dumps(body).encode(),
+                               content_type=JSON)
+        return json.loads(answer or b"null")
+
+    def get_bytes(self, path: str, *, accept: str) -> bytes:
+        return self._request("GET", path, accept=accept)
+
+    def post_text(self, path: str, text: bytes) -> Any:
+        answer = self._request("POST", path, accept=JSON, data=text,
+                               content_type="text/plain; charset=utf-8")
+        return json.loads(answer or b"null")
 
 
 def _refusal(exc: urllib.error.HTTPError) -> ServiceRefused:
@@ -114,3 +129,27 @@ def challenge_fetch(service: Service, *, request_id: str) -> Any:
 def answer_send(service: Service, *, request_id: str, answer: dict[str, Any]) -> Any:
     """Upload a partial decryption or a refusal; one answer per custodian and request."""
     return service.post(_release_path(request_id, "partials"), answer)
+
+
+# --- the log's public C2SP resources (no sign-in) ---------------------------------------
+
+
+def checkpoint_fetch(service: Service) -> bytes:
+    """The log's latest signed checkpoint with its cosignatures, unchecked."""
+    return service.get_bytes("/log/checkpoint", accept="text/plain")
+
+
+def tiles_reader(service: Service) -> ReadTiles:
+    """`read_tiles` over the log's C2SP tlog-tiles hash tiles: untrusted bytes, which
+    only proofs checked against signed roots ever rely on."""
+
+    def read(tiles: Sequence[TileRef]) -> list[bytes]:
+        return [service.get_bytes(f"/log/{tile.path}", accept="application/octet-stream")
+                for tile in tiles]
+
+    return read
+
+
+def cosignature_submit(service: Service, *, cosigned_checkpoint: bytes) -> Any:
+    """Hand the checkpoint with a witness's cosignature line back to the log."""
+    return service.post_text("/log/cosignature", cosigned_checkpoint)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
-from escrow.crypto.sharefile import ShareFileFormatError, WrongPassphrase, share_file_open
+from escrow.crypto.sharefile import (
+    ShareFileFormatError,
+    WeakPassphrase,
+    WrongPassphrase,
+    share_file_open,
+    share_file_reseal,
+)
 from escrow.crypto.threshold import (
     CustodianShare,
     EscrowPublicKey,
@@ -15,12 +23,16 @@ from escrow.custodian.challenge import VerifiedChallenge
 from escrow.custodian.errors import fail
 
 
-def share_open(*, path: str, passphrase: str) -> tuple[CustodianShare, EscrowPublicKey]:
-    """The share and the public key its file carries, after the Feldman check."""
+def _read(path: str) -> bytes:
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as exc:
         fail(f"cannot read the share file: {exc.strerror}")
+
+
+def share_open(*, path: str, passphrase: str) -> tuple[CustodianShare, EscrowPublicKey]:
+    """The share and the public key its file carries, after the Feldman check."""
+    data = _read(path)
     try:
         return share_file_open(data=data, passphrase=passphrase)
     except WrongPassphrase:
@@ -29,6 +41,35 @@ def share_open(*, path: str, passphrase: str) -> tuple[CustodianShare, EscrowPub
         fail(f"the share FAILS the Feldman check: {exc}")
     except (ShareFileFormatError, InvalidPublicKey) as exc:
         fail(f"the share file is not valid: {exc}")
+
+
+def share_reseal(*, path: str, passphrase: str, new_passphrase: str, output: str) -> None:
+    """Seal the share in `path` under a new passphrase, into `output` (may be `path`).
+
+    The new file replaces `output` in one rename, so an interrupted run leaves the old
+    file whole; it is readable by its owner only.
+    """
+    data = _read(path)
+    try:
+        resealed = share_file_reseal(data=data, passphrase=passphrase,
+                                     new_passphrase=new_passphrase)
+    except WeakPassphrase as exc:
+        fail(f"the new {exc}")
+    except WrongPassphrase:
+        fail("the passphrase does not open this share file (or the file was altered)")
+    except (ShareFileFormatError, ShareVerificationError, InvalidPublicKey) as exc:
+        fail(f"the share file is not valid: {exc}")
+    target = Path(output)
+    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".share-")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(resealed)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        fail(f"cannot write the share file: {exc.strerror}")
 
 
 def share_check_release(

@@ -77,6 +77,26 @@ def event_record(
     occurred_at: datetime | None = None,
 ) -> AuditEvent:
     """Append one event; call inside the transaction that makes the change it records."""
+    event = event_prepare(
+        event_type=event_type, actor=actor, object_ref=object_ref, platform_id=platform_id,
+        details=details, sealed=sealed, occurred_at=occurred_at,
+    )
+    event.save(force_insert=True)
+    return event
+
+
+def event_prepare(
+    *,
+    event_type: str,
+    actor: Actor,
+    object_ref: str = "",
+    platform_id: str | uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+    sealed: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+) -> AuditEvent:
+    """The event, not yet saved, for a caller that inserts it in the same statement as
+    the change it records (the statement is then that change's transaction)."""
     moment = occurred_at or timezone.now()
     commitment = sealed_blob = None
     if sealed is not None:
@@ -99,7 +119,6 @@ def event_record(
     if len(event.entry) > MAX_ENTRY_BYTES:
         # Refused here, in the caller's transaction, rather than halting the sequencer later.
         raise AuditEntryTooLarge(f"{event_type} entry is {len(event.entry)} bytes")
-    event.save(force_insert=True)
     return event
 
 

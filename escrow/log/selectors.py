@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Count, Min, Q
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from escrow.crypto.merkle import leaf_hash
@@ -94,8 +95,42 @@ def log_checkpoint_latest() -> LogCheckpoint | None:
     checkpoint_id, tree_size, root_hash, note, created_at = row
     if isinstance(created_at, str):  # SQLite hands back text
         created_at = parse_datetime(created_at)
+    if created_at is not None and timezone.is_naive(created_at):  # SQLite: UTC, no offset
+        created_at = timezone.make_aware(created_at, UTC)
     return LogCheckpoint(id=checkpoint_id, tree_size=tree_size, root_hash=bytes(root_hash),
                          note=note, created_at=created_at)
+
+
+@dataclass(frozen=True)
+class LogBacklog:
+    """Committed events the sequencer has not yet appended (metrics, docs/operations.md)."""
+
+    entries: int
+    oldest_at: datetime | None
+
+
+def log_backlog() -> LogBacklog:
+    """Events not yet in the log. Only events after the log's last one in sequencing
+    order (log_txid, id) are examined, through that index, so the count stays cheap."""
+    last = (LogEntry.objects.order_by("-index")
+            .values_list("event_id", "event__log_txid").first())
+    waiting = AuditEvent.objects.filter(log_entry__isnull=True)
+    if last is not None:
+        event_id, txid = last
+        waiting = waiting.filter(
+            Q(id__gt=event_id) if txid is None
+            else Q(log_txid__gt=txid) | Q(log_txid=txid, id__gt=event_id)
+        )
+    found = waiting.aggregate(entries=Count("id"), oldest_at=Min("occurred_at"))
+    return LogBacklog(entries=found["entries"], oldest_at=found["oldest_at"])
+
+
+def audit_event_counts(*, event_types: Sequence[str]) -> dict[str, int]:
+    """How many events of each type the log holds (it only grows, so these only rise)."""
+    rows = (AuditEvent.objects.filter(event_type__in=event_types)
+            .values_list("event_type").annotate(n=Count("id")))
+    found = dict(rows)
+    return {event_type: found.get(event_type, 0) for event_type in event_types}
 
 
 def log_checkpoint_for_size(*, tree_size: int) -> LogCheckpoint | None:
@@ -416,3 +451,10 @@ def log_consistency_proof(*, old_size: int, new_size: int | None = None) -> Cons
     return ConsistencyProof(
         old_size=old_size, new_size=new_size, old_root=old_root, new_root=new_root, proof=proof
     )
+
+
+def audit_event_type_suggestions() -> list[str]:
+    """The event types seen so far, to suggest in a filter (a convenience only: filtering
+    itself reads each entry, never the copied column this list comes from)."""
+    return list(AuditEvent.objects.order_by("event_type").values_list("event_type", flat=True)
+                .distinct()[:500])

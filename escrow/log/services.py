@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Count
 
 from escrow.crypto.checkpoint import Checkpoint, CheckpointError, checkpoint_sign
 from escrow.crypto.commitment import CommitmentMismatch, SealedDetailError
@@ -324,6 +325,24 @@ def log_sequencer_nudge() -> None:
     task_enqueue_on_commit(LOG_SEQUENCE_TASK)
 
 
+def _most_witnessed_covering(index: int) -> LogCheckpoint | None:
+    """The checkpoint covering `index` with the most witness cosignatures (newest first).
+
+    The latest checkpoint is rarely cosigned yet on a busy log; a custodian's tool that
+    requires a witness quorum must be shown one that is.
+    """
+    if not settings.ESCROW_LOG_WITNESS_KEYS:
+        return None
+    best = (
+        LogCosignature.objects.filter(checkpoint__tree_size__gt=index)
+        .values("checkpoint")
+        .annotate(cosigners=Count("id"))
+        .order_by("-cosigners", "-checkpoint__tree_size")
+        .first()
+    )
+    return None if best is None else LogCheckpoint.objects.get(pk=best["checkpoint"])
+
+
 def _covered(event_id: int) -> LogInclusion | None:
     row = (
         LogEntry.objects.filter(event_id=event_id)
@@ -336,6 +355,7 @@ def _covered(event_id: int) -> LogInclusion | None:
     checkpoint = log_checkpoint_latest()
     if checkpoint is None or checkpoint.tree_size <= index:
         return None
+    checkpoint = _most_witnessed_covering(index) or checkpoint
     root = bytes(checkpoint.root_hash)
     proof = inclusion_proof_from_tiles(
         index=index, size=checkpoint.tree_size, read_tiles=log_tiles_read

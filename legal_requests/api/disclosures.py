@@ -13,6 +13,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -24,7 +25,8 @@ from accounts.models import Agency
 from accounts.permissions import AgencyKey, HasRole
 from accounts.principals import calling_agency, required_agency, required_staff
 from accounts.roles import Role
-from escrow.api.serializers import NoFilters, StrictSerializer
+from escrow.api.pagination import PageQuery, paginated_response
+from escrow.api.serializers import StrictSerializer, query_once
 from escrow.crypto.encoding import b64decode
 from escrow.vault.identity import IDENTITY_FIELDS
 from legal_requests import selectors
@@ -35,14 +37,7 @@ STAFF_READERS = HasRole(Role.INTAKE_OFFICER, Role.APPROVER, Role.AUDITOR)
 REVIEWERS = HasRole(Role.INTAKE_OFFICER, Role.APPROVER)
 APPROVERS = HasRole(Role.APPROVER)
 INTAKE = HasRole(Role.INTAKE_OFFICER)
-DOCUMENT_TYPES = (
-    "application/pdf",
-    "image/png",
-    "image/jpeg",
-    "image/tiff",
-    "text/plain",
-)
-_LIST_LIMIT = 200
+DOCUMENT_TYPES = intake.DOCUMENT_TYPES
 
 
 def disclosure_for_caller(request: Request, request_id: UUID) -> DisclosureRequest:
@@ -214,9 +209,9 @@ _ERRORS = {
 
 
 class DisclosureRequestListCreateApi(APIView):
-    class ListInput(StrictSerializer):
+    class ListInput(PageQuery):
         state = serializers.ChoiceField(choices=DisclosureRequest.State.choices, required=False,
-                                        help_text="Staff only: filter by state")
+                                        help_text="Only requests in this state")
 
     def get_permissions(self) -> list[Any]:
         if self.request.method == "POST":
@@ -227,21 +222,23 @@ class DisclosureRequestListCreateApi(APIView):
         operation_id="disclosure_request_list",
         parameters=[ListInput],
         responses={200: StaffDisclosureRequestOutput(many=True)},
-        description="Agencies see their own requests; staff see all. Newest first, at most "
-                    f"{_LIST_LIMIT}.",
+        description="Agencies see their own requests; staff see all. Newest first, paged "
+                    "(Link). Any other query parameter, or an unknown state, is a 400.",
     )
     def get(self, request: Request) -> Response:
-        query = self.ListInput(data=request.query_params.dict())
+        query = self.ListInput(data=query_once(request))
         query.is_valid(raise_exception=True)
         agency = calling_agency(request)
         if agency is not None:
-            found = selectors.disclosure_list_for_agency(agency=agency)
+            found = selectors.disclosure_list_for_agency(
+                agency=agency, state=query.validated_data.get("state"))
             serializer: type[serializers.Serializer] = DisclosureRequestOutput
         else:
             found = selectors.disclosure_list_for_staff(
                 state=query.validated_data.get("state"))
             serializer = StaffDisclosureRequestOutput
-        return Response(serializer(found[:_LIST_LIMIT], many=True).data)
+        return paginated_response(request=request, queryset=found,
+                                  serializer_class=serializer, view=self)
 
     @extend_schema(
         operation_id="disclosure_request_create",
@@ -253,7 +250,7 @@ class DisclosureRequestListCreateApi(APIView):
                 description="Refused at intake (logged and counted): jurisdiction_not_enabled, "
                             "legal_basis_unavailable, fields_not_allowed (with "
                             "disallowed_fields), document_expired, emergency_facts_missing, "
-                            "unknown_pseudonym (with positions)"
+                            "unknown_pseudonym (with positions), document_type_mismatch"
             ),
         },
         description="Agencies file with their agency key (channel api). Intake officers enter "
@@ -310,7 +307,8 @@ class DisclosureRequestListCreateApi(APIView):
             agency=agency, submission=submission, channel=channel, entered_by=entered_by
         )
         response = disclosure_response(request, _reload(created), status.HTTP_201_CREATED)
-        response["Location"] = f"/api/v1/disclosure-requests/{created.pk}"
+        response["Location"] = reverse("disclosure-request-detail",
+                                       kwargs={"request_id": created.pk})
         return response
 
 
@@ -541,10 +539,13 @@ class LegalBasisOutput(serializers.Serializer):
 class LegalBasisListApi(APIView):
     permission_classes = [AgencyKey | STAFF_READERS]
 
-    @extend_schema(operation_id="legal_basis_list", responses={200: LegalBasisOutput(many=True)},
-                   description="Agencies see the enabled bases of their own jurisdiction. No "
-                               "filters: any query parameter is a 400.")
+    @extend_schema(operation_id="legal_basis_list", parameters=[PageQuery],
+                   responses={200: LegalBasisOutput(many=True)},
+                   description="Agencies see the enabled bases of their own jurisdiction. By "
+                               "code, paged (Link). No filters: any other query parameter is "
+                               "a 400.")
     def get(self, request: Request) -> Response:
-        NoFilters(data=request.query_params.dict()).is_valid(raise_exception=True)
+        PageQuery(data=query_once(request)).is_valid(raise_exception=True)
         bases = selectors.legal_basis_list(agency=calling_agency(request))
-        return Response(LegalBasisOutput(bases, many=True).data)
+        return paginated_response(request=request, queryset=bases,
+                                  serializer_class=LegalBasisOutput, view=self)

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from django.http import HttpResponse
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -289,7 +290,9 @@ class ReleasePartialApi(APIView):
     permission_classes = [HasRole(Role.CUSTODIAN)]
 
     @extend_schema(operation_id="release_partial_submit", request=ReleasePartialInput,
-                   responses={201: ReleasePartialOutput})
+                   responses={201: ReleasePartialOutput},
+                   description="`Location` names the release's status, which counts this "
+                               "answer among `partials_in` or `refusals`.")
     def post(self, request: Request, request_id: UUID) -> Response:
         payload = ReleasePartialInput(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -300,20 +303,22 @@ class ReleasePartialApi(APIView):
             release_refusal_submit(
                 disclosure=disclosure, custodian=custodian, reason=data["refusal_reason"]
             )
-            return Response(ReleasePartialOutput({"decision": "refusal"}).data,
-                            status=status.HTTP_201_CREATED)
-        outcome = release_partial_submit(
-            disclosure=disclosure, custodian=custodian, partial_data=data["partial"]
-        )
-        body = ReleasePartialOutput(
-            {
-                "decision": "consent",
-                "accepted": outcome.accepted,
-                "threshold": outcome.threshold,
-                "release_started": outcome.release_started,
-            }
-        ).data
-        return Response(body, status=status.HTTP_201_CREATED)
+            body = ReleasePartialOutput({"decision": "refusal"}).data
+        else:
+            outcome = release_partial_submit(
+                disclosure=disclosure, custodian=custodian, partial_data=data["partial"]
+            )
+            body = ReleasePartialOutput(
+                {
+                    "decision": "consent",
+                    "accepted": outcome.accepted,
+                    "threshold": outcome.threshold,
+                    "release_started": outcome.release_started,
+                }
+            ).data
+        response = Response(body, status=status.HTTP_201_CREATED)
+        response["Location"] = reverse("release-status", kwargs={"request_id": disclosure.pk})
+        return response
 
 
 class DisclosurePackageApi(APIView):

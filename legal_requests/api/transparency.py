@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -20,7 +21,8 @@ from rest_framework.views import APIView
 
 from accounts.permissions import HasRole
 from accounts.roles import Role
-from escrow.api.serializers import StrictSerializer
+from escrow.api.conditional import conditional_response, entity_tag
+from escrow.api.serializers import StrictSerializer, query_once
 from legal_requests.services.transparency import (
     Period,
     transparency_report_cached,
@@ -103,6 +105,8 @@ class TransparencyReportApi(APIView):
         responses={
             (200, "application/json"): OpenApiTypes.OBJECT,
             (200, "text/csv"): OpenApiTypes.STR,
+            304: OpenApiResponse(description="Not Modified: If-None-Match named this "
+                                             "report's ETag"),
             400: OpenApiResponse(description="Bad period"),
         },
         description="Counts for a period (default: the current half-year), computed from the "
@@ -111,12 +115,22 @@ class TransparencyReportApi(APIView):
                     "their reviews, non-disclosure orders, refusals at intake and legal holds. "
                     "Public unless the operator sets TRANSPARENCY_REPORTS_PUBLIC=false.",
     )
-    def get(self, request: Request) -> Response:
-        payload = PeriodInput(data=request.query_params.dict())
+    def get(self, request: Request) -> HttpResponse:
+        payload = PeriodInput(data=query_once(request))
         payload.is_valid(raise_exception=True)
         report = transparency_report_cached(period=period_from(payload.validated_data))
         response = Response(report)
+        media_type = request.accepted_renderer.media_type
         if request.accepted_renderer.format == "csv":
             name = f"transparency-{report['period']['from']}-{report['period']['to']}.csv"
             response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        # As fresh as the server's own copy of the report; shared caches only when public.
+        seconds = settings.TRANSPARENCY_REPORT_CACHE_SECONDS
+        scope = "public" if settings.TRANSPARENCY_REPORTS_PUBLIC else "private"
+        response["Vary"] = "Accept, Authorization"
+        etag = entity_tag(json.dumps(report, sort_keys=True, default=str).encode()
+                          + b"\x00" + media_type.encode())
+        return conditional_response(
+            request._request, response, etag=etag,
+            cache_control=f"{scope}, max-age={seconds}" if seconds else "no-cache",
+        )

@@ -78,6 +78,42 @@ class DocumentTooLarge(IntakeRefused):
     reason = "document_too_large"
 
 
+class DocumentTypeMismatch(IntakeRefused):
+    """The document's first bytes are not those of the type it is declared as."""
+
+    reason = "document_type_mismatch"
+
+
+# The document types accepted, each with the leading bytes its files start with: the
+# declared type is the sender's word, the first bytes are what a reader's viewer parses.
+# PDF: ISO 32000-1 s7.5.2; PNG: RFC 2083 s3.1; JPEG: ITU T.81 (SOI + a marker);
+# TIFF: TIFF 6.0 s2 (byte order, then 42). Plain text is checked as UTF-8 instead.
+DOCUMENT_SIGNATURES: dict[str, tuple[bytes, ...]] = {
+    "application/pdf": (b"%PDF-",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/tiff": (b"II*\x00", b"MM\x00*"),
+    "text/plain": (),
+}
+DOCUMENT_TYPES = tuple(DOCUMENT_SIGNATURES)
+
+
+def document_type_check(document: LegalDocument) -> None:
+    """Raise DocumentTypeMismatch unless the content is what its declared type says."""
+    signatures = DOCUMENT_SIGNATURES.get(document.content_type)
+    if signatures is None:
+        raise DocumentTypeMismatch(f"documents of type {document.content_type} are not accepted")
+    if document.content_type == "text/plain":
+        try:
+            text = document.content.decode("utf-8")
+        except UnicodeDecodeError:
+            text = "\x00"
+        if "\x00" in text:
+            raise DocumentTypeMismatch("the document is not plain UTF-8 text")
+    elif not document.content.startswith(signatures):
+        raise DocumentTypeMismatch(f"the document's content is not {document.content_type}")
+
+
 class UnknownTargets(IntakeRefused):
     """Wraps UnknownPseudonyms so the refusal is counted like any other."""
 
@@ -183,6 +219,7 @@ def _check(*, agency: Agency, submission: Submission, now: datetime) -> LegalBas
         raise DocumentTooLarge(
             f"the document exceeds {settings.DISCLOSURE_DOCUMENT_MAX_BYTES} bytes"
         )
+    document_type_check(submission.document)
     return basis
 
 

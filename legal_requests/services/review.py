@@ -6,7 +6,9 @@ Separation of duties (see docs/disclosure-workflow.md):
   legal basis requires;
 - a person serves a request in one capacity only: an approver of a request may not be
   one of its custodians (the release service refuses custodian responses from
-  `disclosure_approver_ids`), and a custodian who responded may not approve or review it.
+  `disclosure_approver_ids`), and a custodian who responded may not approve or review it;
+- an administrator (or a Django superuser) decides nothing, whatever groups the account
+  is in: one who can reset accounts could otherwise approve twice (docs/threat-model.md).
 
 Every service takes the request's row lock first, re-checks state and expiry on the
 locked row, and writes its audit event in the same transaction.
@@ -27,7 +29,7 @@ from django.utils import timezone
 
 from accounts.models import Agency
 from accounts.roles import Role
-from accounts.selectors import user_has_role
+from accounts.selectors import user_has_role, user_is_administrator
 from escrow.crypto.sealing import blob_unseal
 from escrow.keys import service_key
 from escrow.log.events import Actor, event_record
@@ -169,18 +171,39 @@ def disclosure_information_answer(
     *, disclosure: DisclosureRequest, agency: Agency, answer: str
 ) -> DisclosureRequest:
     """needs_information -> in_review, by the agency that filed the request."""
+    if disclosure.agency_id != agency.pk:
+        raise RequestStateConflict("the request belongs to another agency")
+    return _information_answered(disclosure, answer=answer, actor=Actor.for_agency(agency.pk))
 
+
+# How an answer given outside the API reached the escrow (logged in the clear: no content).
+ANSWER_CHANNELS = ("paper", "email")
+
+
+def disclosure_information_answer_enter(
+    *, disclosure: DisclosureRequest, staff: User, answer: str, channel: str
+) -> DisclosureRequest:
+    """needs_information -> in_review: the agency answered on paper or by email, and an
+    intake officer enters the answer on its behalf (logged as theirs, with the channel)."""
+    role = _require_role(staff, Role.INTAKE_OFFICER)
+    if channel not in ANSWER_CHANNELS:
+        raise ValueError(f"unknown answer channel {channel!r}")
+    return _information_answered(disclosure, answer=answer, actor=_staff_actor(staff, role),
+                                 channel=channel)
+
+
+def _information_answered(disclosure: DisclosureRequest, *, answer: str, actor: Actor,
+                          channel: str = "") -> DisclosureRequest:
     def act() -> DisclosureRequest:
         with transaction.atomic():
             locked = _locked(disclosure)
-            if locked.agency_id != agency.pk:
-                raise RequestStateConflict("the request belongs to another agency")
             _check_state(locked, DisclosureRequest.State.NEEDS_INFORMATION)
             _check_not_expired(locked, timezone.now())
             locked.information_response = answer
             workflow.answer_information(
                 locked,
-                actor=Actor.for_agency(agency.pk),
+                actor=actor,
+                details={"channel": channel} if channel else None,
                 sealed={"answer": answer},
                 update_fields=["information_response"],
             )
@@ -249,6 +272,11 @@ def disclosure_callback_verify(
 
 
 def _check_may_decide(disclosure: DisclosureRequest, approver: User) -> None:
+    if user_is_administrator(approver):
+        raise ReviewSeparationOfDuties(
+            "an administrator cannot decide requests: administering accounts and approving "
+            "are kept apart"
+        )
     if approver.pk in disclosure_intake_staff_ids(disclosure):
         raise ReviewSeparationOfDuties(
             "whoever entered, reviewed or call-back-verified a request cannot decide it"

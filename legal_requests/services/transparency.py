@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -36,6 +37,8 @@ OUTCOME_EVENTS = {
 }
 # A request the log shows in none of the outcomes above is still in progress.
 OUTCOMES = ("released", "rejected", "withdrawn", "expired", "in_progress")
+# A request is decided by its first approval or rejection as the log records it.
+DECISION_EVENTS = frozenset(["disclosure.approved", "disclosure.rejected"])
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class _Followed:
     approved: set[str] = field(default_factory=set)
     reviews_completed: dict[str, dict[str, Any]] = field(default_factory=dict)
     escalated: set[str] = field(default_factory=set)
+    decided_at: dict[str, datetime] = field(default_factory=dict)
     last_event_id: int = 0
 
 
@@ -131,6 +135,8 @@ def _followed(logged: _Logged, refs: set[str]) -> _Followed:
         if ref not in refs:
             continue
         followed.last_event_id = max(followed.last_event_id, event.id)
+        if event_type in DECISION_EVENTS and ref not in followed.decided_at:
+            followed.decided_at[ref] = event.leaf.occurred_at  # events come in log order
         if event_type in OUTCOME_EVENTS:
             # Released wins over anything later: data was produced.
             if followed.outcome.get(ref) != "released":
@@ -209,6 +215,53 @@ def _requests_sections(
     }
 
 
+def _median_hours(spans: list[timedelta]) -> float | None:
+    if not spans:
+        return None
+    return round(statistics.median(s.total_seconds() for s in spans) / 3600, 1)
+
+
+def _received_at(logged: _Logged) -> dict[str, datetime]:
+    """When each request of the period was received, by the time in its entry."""
+    times: dict[str, datetime] = {}
+    for event in logged.in_period.get("disclosure.received", []):
+        times.setdefault(event.leaf.object_ref, event.leaf.occurred_at)
+    return times
+
+
+def _by_month(received_at: dict[str, datetime], received: dict[str, dict[str, Any]],
+              followed: _Followed) -> list[dict[str, Any]]:
+    """Per calendar month (UTC) of receipt: requests, their outcomes, emergencies, and
+    the median hours from receipt to the first decision of those decided."""
+    months: dict[str, dict[str, Any]] = {}
+    spans: dict[str, list[timedelta]] = {}
+    for ref, at in received_at.items():
+        month = at.astimezone(UTC).strftime("%Y-%m")
+        row = months.setdefault(month, {"month": month, "received": 0, "emergency": 0,
+                                        **{name: 0 for name in OUTCOMES}, "decided": 0})
+        row["received"] += 1
+        row["emergency"] += bool(received[ref].get("emergency"))
+        row[followed.outcome.get(ref, "in_progress")] += 1
+        if ref in followed.decided_at:
+            row["decided"] += 1
+            spans.setdefault(month, []).append(followed.decided_at[ref] - at)
+    for month, row in months.items():
+        row["median_hours_to_decision"] = _median_hours(spans.get(month, []))
+    return [months[month] for month in sorted(months)]
+
+
+def _decisions(received_at: dict[str, datetime], received: dict[str, dict[str, Any]],
+               followed: _Followed) -> dict[str, Any]:
+    spans = [followed.decided_at[ref] - at for ref, at in received_at.items()
+             if ref in followed.decided_at]
+    emergencies = sum(bool(details.get("emergency")) for details in received.values())
+    return {
+        "time_to_decision": {"decided": len(spans), "median_hours": _median_hours(spans)},
+        "emergency_share_percent": (
+            round(100 * emergencies / len(received), 1) if received else None),
+    }
+
+
 def _counted(
     logged: _Logged, event_type: str, *dimensions: str
 ) -> tuple[list[Counter[str]], int]:
@@ -226,6 +279,7 @@ def transparency_report(*, period: Period) -> dict[str, Any]:
     logged = _logged(*period.bounds())
     received, received_last_id = _received(logged)
     followed = _followed(logged, set(received))
+    received_at = _received_at(logged)
     (refused_reason, refused_jurisdiction), refused_last_id = _counted(
         logged, "disclosure.refused_at_intake", "reason", "jurisdiction"
     )
@@ -236,6 +290,8 @@ def transparency_report(*, period: Period) -> dict[str, Any]:
         "generated_at": timezone.now().isoformat(),
         "source": {"log": "audit events", "last_event_id": last_event_id},
         **_requests_sections(received, followed),
+        "by_month": _by_month(received_at, received, followed),
+        **_decisions(received_at, received, followed),
         "refused_at_intake": {
             "total": sum(refused_reason.values()),
             "by_reason": _rows(refused_reason, "reason"),
@@ -256,7 +312,7 @@ def transparency_report_cached(*, period: Period) -> dict[str, Any]:
     ttl = settings.TRANSPARENCY_REPORT_CACHE_SECONDS
     if ttl <= 0:
         return transparency_report(period=period)
-    key = f"transparency-report:v1:{period.start.isoformat()}:{period.end.isoformat()}"
+    key = f"transparency-report:v2:{period.start.isoformat()}:{period.end.isoformat()}"
     report = cache.get(key)
     if report is None:
         report = transparency_report(period=period)
@@ -283,6 +339,14 @@ def transparency_report_csv(report: dict[str, Any]) -> str:
         writer.writerow(["by_jurisdiction", row["jurisdiction"], "received", row["count"]])
     for metric, value in report["emergency"].items():
         writer.writerow(["emergency", "", metric, value])
+    share = report["emergency_share_percent"]
+    writer.writerow(["emergency", "", "share_percent", "" if share is None else share])
+    for metric, value in report["time_to_decision"].items():
+        writer.writerow(["time_to_decision", "", metric, "" if value is None else value])
+    for row in report["by_month"]:
+        for metric, value in row.items():
+            if metric != "month":
+                writer.writerow(["by_month", row["month"], metric, "" if value is None else value])
     refused = report["refused_at_intake"]
     writer.writerow(["refused_at_intake", "", "total", refused["total"]])
     for row in refused["by_reason"]:

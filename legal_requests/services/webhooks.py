@@ -17,21 +17,23 @@ import urllib.error
 import urllib.request
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic, sleep
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from accounts.models import WebhookDelivery, WebhookEndpoint
+from accounts.models import WebhookAttempt, WebhookDelivery, WebhookEventType
+from accounts.selectors import webhook_endpoints_for_event, webhook_signing_secrets
 from escrow.log.events import Actor, event_record
 from legal_requests.models import DisclosureRequest, Release
 from legal_requests.selectors import disclosure_release_fields, disclosure_target_list
 
 logger = logging.getLogger("legal_requests.webhooks")
 
-IDENTITY_DISCLOSED = "identity.disclosed"
+IDENTITY_DISCLOSED = str(WebhookEventType.IDENTITY_DISCLOSED)
 _USER_AGENT = "identity-escrow-webhooks/1"
 
 # Overridable in settings. 30 s doubling to a 6 h cap: 15 attempts span about two days.
@@ -41,6 +43,9 @@ _SETTING_DEFAULTS: dict[str, Any] = {
     "WEBHOOK_MAX_ATTEMPTS": 15,
     "WEBHOOK_TIMEOUT_SECONDS": 10,
     "WEBHOOK_LEASE_SECONDS": 120,
+    # How long an attempt keeps trying to record its outcome through a database outage;
+    # with the POST timeout, keep it under the lease, or a re-claim could overlap it.
+    "WEBHOOK_RECORD_RETRY_SECONDS": 30,
 }
 
 
@@ -103,8 +108,8 @@ def webhooks_schedule_for_release(
     created = 0
     for target in disclosure_target_list(disclosure):
         held = set((target.enrolment.sealed_fields or {}).keys())
-        endpoints = WebhookEndpoint.objects.filter(
-            platform_id=target.enrolment.platform_id, is_active=True
+        endpoints = webhook_endpoints_for_event(
+            platform_id=target.enrolment.platform_id, event_type=IDENTITY_DISCLOSED
         )
         if not endpoints:
             logger.warning("platform %s has no webhook endpoint for %s",
@@ -155,13 +160,16 @@ _opener = urllib.request.build_opener(_NoRedirect)
 def webhook_signed_headers(
     *, delivery: WebhookDelivery, body: str, timestamp: datetime
 ) -> dict[str, str]:
-    signature = Webhook(delivery.endpoint.signing_secret).sign(
-        msg_id=delivery.webhook_id, timestamp=timestamp, data=body
-    )
+    # During a secret rotation's overlap, one signature per secret, space-separated
+    # (Standard Webhooks: a receiver accepts the message if any signature verifies).
+    signatures = [
+        Webhook(secret).sign(msg_id=delivery.webhook_id, timestamp=timestamp, data=body)
+        for secret in webhook_signing_secrets(endpoint=delivery.endpoint, now=timestamp)
+    ]
     return {
         "webhook-id": delivery.webhook_id,
         "webhook-timestamp": str(int(timestamp.timestamp())),
-        "webhook-signature": signature,
+        "webhook-signature": " ".join(signatures),
         "content-type": "application/json",
         "user-agent": _USER_AGENT,
     }
@@ -202,15 +210,44 @@ def webhook_delivery_attempt(*, delivery_id: uuid.UUID) -> WebhookDelivery | Non
     if not delivery.endpoint.is_active:
         _finish(delivery, status=None, error="endpoint disabled", delivered=False, final=True)
         return delivery
+    started = monotonic()
     status, error = _post(delivery)
+    took = timedelta(seconds=monotonic() - started)
     delivered = status is not None and 200 <= status < 300
     final = not delivered and delivery.attempts + 1 >= webhook_setting("WEBHOOK_MAX_ATTEMPTS")
-    _finish(delivery, status=status, error=error, delivered=delivered, final=final)
+    _finish_through_outage(delivery, status=status, error=error, delivered=delivered,
+                           final=final, took=took)
     return delivery
 
 
+def _finish_through_outage(delivery: WebhookDelivery, **outcome: Any) -> None:
+    """`_finish`, retried while the database is briefly unreachable.
+
+    The POST has been made: an outcome that is not recorded leaves the delivery claimed
+    until its lease lapses, and then the platform gets the same webhook-id again. A
+    database restart or failover takes seconds, so keep trying (with a fresh connection)
+    for WEBHOOK_RECORD_RETRY_SECONDS, well inside the lease, before falling back to
+    at-least-once. `_finish` is a compare-and-swap, so trying twice records once.
+    """
+    deadline = monotonic() + webhook_setting("WEBHOOK_RECORD_RETRY_SECONDS")
+    pause = 0.25
+    while True:
+        try:
+            _finish(delivery, **outcome)
+            return
+        except (OperationalError, InterfaceError) as exc:
+            if connection.in_atomic_block or monotonic() + pause > deadline:
+                raise
+            logger.warning("webhook %s: outcome not recorded (%s); retrying",
+                           delivery.webhook_id, type(exc).__name__)
+            connection.close()
+            sleep(pause)
+            pause = min(pause * 2, 4.0)
+
+
 def _finish(
-    delivery: WebhookDelivery, *, status: int | None, error: str, delivered: bool, final: bool
+    delivery: WebhookDelivery, *, status: int | None, error: str, delivered: bool, final: bool,
+    took: timedelta | None = None,
 ) -> None:
     now = timezone.now()
     attempts = delivery.attempts + 1
@@ -232,9 +269,16 @@ def _finish(
         ).update(**changes)
         if not updated:
             return
+        if took is not None:  # an HTTP request was made (not a disabled endpoint)
+            WebhookAttempt.objects.create(
+                delivery_id=delivery.id, attempted_at=now - took, status_code=status,
+                error=error[:200], duration_ms=int(took.total_seconds() * 1000),
+                succeeded=delivered,
+            )
         logger.info("webhook %s attempt %d: %s", delivery.webhook_id, attempts,
                     "delivered" if delivered else (error or status))
-        if delivered or final:
+        # A test event is the platform's own check, not an event of record.
+        if (delivered or final) and delivery.event_type != WebhookEventType.TEST:
             event_record(
                 event_type="webhook.delivered" if delivered else "webhook.abandoned",
                 actor=Actor.system("webhooks"),

@@ -303,3 +303,94 @@ def test_round_trip_with_default_kdf_params() -> None:
 def test_errors_derive_from_crypto_error() -> None:
     for exc in (ShareFileFormatError, WeakPassphrase, WrongPassphrase):
         assert issubclass(exc, CryptoError)
+
+
+# --- passphrase strength: zxcvbn, on top of the length rule ------------------------------
+
+
+def _seal(passphrase: str, *, label: str = "carol") -> bytes:
+    public_key, shares = ceremony()
+    return share_file_seal(
+        share=shares[0], public_key=public_key, custodian_label=label, passphrase=passphrase,
+        kdf_params=CHEAP,
+    )
+
+
+@pytest.mark.parametrize(
+    "passphrase", ["password1", "password1password1", "qwertyuiop123", "aaaaaaaaaaaaaaaa",
+                   "iloveyou2024!", "P@ssw0rd12345"],
+)
+def test_weak_passphrase_is_refused_by_strength(passphrase: str) -> None:
+    with pytest.raises(WeakPassphrase) as refused:
+        _seal(passphrase)
+    message = str(refused.value)
+    assert f"{sharefile.PASSPHRASE_MIN_SCORE} of 4" in message
+    # The custodian is told why, in words, and the passphrase never appears.
+    assert passphrase.lower() not in message.lower()
+
+
+def test_refusal_carries_zxcvbn_feedback() -> None:
+    with pytest.raises(WeakPassphrase, match="very common password"):
+        _seal("password1")
+
+
+def test_refusal_does_not_echo_the_passphrase_even_in_feedback() -> None:
+    # zxcvbn's feedback quotes patterns generically; a leaked passphrase would show here.
+    with pytest.raises(WeakPassphrase) as refused:
+        _seal("abcabcabcabcabc")
+    assert "abcabcabcabcabc" not in str(refused.value)
+
+
+@pytest.mark.parametrize("passphrase", [PASSPHRASE, "tangerine orbit fjord 47 cobalt"])
+def test_strong_passphrase_is_accepted(passphrase: str) -> None:
+    share, _ = share_file_open(data=_seal(passphrase), passphrase=passphrase)
+    assert share == ceremony()[1][0]
+
+
+def test_strong_random_passphrase_is_accepted() -> None:
+    import secrets
+
+    passphrase = secrets.token_urlsafe(16)
+    assert share_file_open(data=_seal(passphrase), passphrase=passphrase)[1] == ceremony()[0]
+
+
+def test_custodian_name_in_passphrase_is_penalised() -> None:
+    # Strong enough for a stranger's file; not for Wilhelmina's, whose name an attacker
+    # holding her share file reads in its label.
+    sharefile.passphrase_check("Wilhelmina1979!")
+    with pytest.raises(WeakPassphrase):
+        _seal("Wilhelmina1979!", label="wilhelmina (custodian)")
+
+
+def test_escrow_words_in_passphrase_are_penalised() -> None:
+    sharefile.passphrase_check("escrowcustodian", context_words=())
+    with pytest.raises(WeakPassphrase):
+        _seal("escrowcustodian")
+
+
+def test_reseal_changes_the_passphrase_and_keeps_share_and_label() -> None:
+    new = "tangerine orbit fjord 47 cobalt"
+    resealed = sharefile.share_file_reseal(
+        data=sealed_file(), passphrase=PASSPHRASE, new_passphrase=new, kdf_params=CHEAP
+    )
+    assert share_file_open(data=resealed, passphrase=new) == share_file_open(
+        data=sealed_file(), passphrase=PASSPHRASE
+    )
+    assert as_json(resealed)["custodian_label"] == "bob (legal)"
+    with pytest.raises(WrongPassphrase):
+        share_file_open(data=resealed, passphrase=PASSPHRASE)
+
+
+def test_reseal_refuses_a_weak_new_passphrase() -> None:
+    with pytest.raises(WeakPassphrase):
+        sharefile.share_file_reseal(
+            data=sealed_file(), passphrase=PASSPHRASE, new_passphrase="password1", kdf_params=CHEAP
+        )
+
+
+def test_reseal_needs_the_current_passphrase() -> None:
+    with pytest.raises(WrongPassphrase):
+        sharefile.share_file_reseal(
+            data=sealed_file(), passphrase="not the passphrase at all",
+            new_passphrase="tangerine orbit fjord 47 cobalt", kdf_params=CHEAP,
+        )

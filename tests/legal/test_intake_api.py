@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from dataclasses import replace
+from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from escrow.crypto.sealing import blob_unseal
+from accounts.models import Agency
+from escrow.crypto.sealing import BlobUnsealError, blob_unseal
 from escrow.keys import service_key
+from escrow.log.events import sealed_detail_open
 from escrow.log.models import AuditEvent
-from legal_requests.models import DisclosureRequest
+from legal_requests.models import DisclosureRequest, LegalBasis
+from legal_requests.services import intake
 from legal_requests.services.intake import document_associated_data
 from tests import factories
 
@@ -296,3 +304,207 @@ def test_the_officer_needs_a_rank_or_badge(met: Any, targets: list[Any]) -> None
     assert response.json()["errors"][0]["field"] == "officer"
     payload["officer"]["badge"] = "MP4471"
     assert met.client.post(URL, payload, format="json").status_code == 201
+
+
+# Rules of the intake service itself, called directly (mutation testing, tests/mutation.py,
+# found them unguarded: the API's own checks, or no test at all, stood in for them).
+
+
+@pytest.fixture
+def intake_clock(monkeypatch: Any) -> datetime:
+    """Freeze the intake service's clock (only its own) at a known instant."""
+    instant = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    monkeypatch.setattr(intake, "timezone", SimpleNamespace(now=lambda: instant))
+    return instant
+
+
+def _refusals() -> list[dict[str, Any]]:
+    return [details(e) for e in
+            AuditEvent.objects.filter(event_type="disclosure.refused_at_intake").order_by("id")]
+
+
+@pytest.mark.parametrize("standing", [{"verified_at": None}, {"is_active": False}])
+def test_only_an_active_verified_agency_can_file(met: Any, targets: list[Any],
+                                                 standing: dict[str, Any]) -> None:
+    Agency.objects.filter(pk=met.agency.pk).update(**standing)
+    submission = factories.disclosure_submission(pseudonyms=[targets[0].pseudonym])
+    with pytest.raises(intake.AgencyInactive):
+        intake.disclosure_create(agency=Agency.objects.get(pk=met.agency.pk),
+                                 submission=submission, channel="api")
+    assert not DisclosureRequest.objects.exists()
+    assert [r["reason"] for r in _refusals()] == ["agency_inactive"]
+
+
+def test_a_disabled_legal_basis_is_refused(met: Any, targets: list[Any]) -> None:
+    LegalBasis.objects.filter(code="GB-EAW:production-order").update(is_enabled=False)
+    submission = factories.disclosure_submission(pseudonyms=[targets[0].pseudonym])
+    with pytest.raises(intake.LegalBasisUnavailable):
+        intake.disclosure_create(agency=met.agency, submission=submission, channel="api")
+    assert not DisclosureRequest.objects.exists()
+
+
+def test_an_unknown_legal_basis_code_never_reaches_the_public_log(met: Any,
+                                                                  targets: list[Any]) -> None:
+    # The code is the agency's free text; only a code the operator defined is logged.
+    submission = factories.disclosure_submission(pseudonyms=[targets[0].pseudonym],
+                                                 legal_basis="GB-EAW:Op Kestrel, DC Example")
+    with pytest.raises(intake.LegalBasisUnavailable):
+        intake.disclosure_create(agency=met.agency, submission=submission, channel="api")
+    assert _refusals() == [{"jurisdiction": "GB-EAW", "reason": "legal_basis_unavailable",
+                            "channel": "api", "legal_basis": ""}]
+    refused = AuditEvent.objects.get(event_type="disclosure.refused_at_intake")
+    assert (refused.object_ref, refused.actor_kind, refused.actor_ref) == (
+        f"agency:{met.agency.pk}", "agency", str(met.agency.pk))
+
+
+def test_a_document_expiring_at_the_moment_of_intake_is_expired(
+        met: Any, targets: list[Any], intake_clock: datetime) -> None:
+    submission = factories.disclosure_submission(pseudonyms=[targets[0].pseudonym],
+                                                 expires_at=intake_clock)
+    with pytest.raises(intake.DocumentExpired):
+        intake.disclosure_create(agency=met.agency, submission=submission, channel="api")
+    later = replace(submission, expires_at=intake_clock + timedelta(microseconds=1))
+    assert intake.disclosure_create(agency=met.agency, submission=later, channel="api")
+
+
+def test_a_document_issued_today_is_valid_and_one_issued_tomorrow_is_not(
+        met: Any, targets: list[Any], intake_clock: datetime) -> None:
+    today = intake_clock.date()
+    tomorrow = factories.disclosure_submission(pseudonyms=[targets[0].pseudonym],
+                                               issued_on=today + timedelta(days=1))
+    with pytest.raises(intake.DocumentExpired):
+        intake.disclosure_create(agency=met.agency, submission=tomorrow, channel="api")
+    # Issued today and expiring later today (an emergency authority) is valid.
+    issued_today = replace(tomorrow, issued_on=today,
+                           expires_at=intake_clock + timedelta(hours=1))
+    assert intake.disclosure_create(agency=met.agency, submission=issued_today,
+                                    channel="api").issued_on == today
+
+
+def test_a_document_of_exactly_the_size_limit_is_accepted(met: Any, targets: list[Any],
+                                                           settings: Any) -> None:
+    submission = factories.disclosure_submission(pseudonyms=[targets[0].pseudonym])
+    settings.DISCLOSURE_DOCUMENT_MAX_BYTES = len(factories.LEGAL_DOCUMENT) - 1
+    with pytest.raises(intake.DocumentTooLarge):
+        intake.disclosure_create(agency=met.agency, submission=submission, channel="api")
+    settings.DISCLOSURE_DOCUMENT_MAX_BYTES = len(factories.LEGAL_DOCUMENT)
+    assert intake.disclosure_create(agency=met.agency, submission=submission, channel="api")
+
+
+def test_a_paper_request_keeps_exactly_what_the_officer_entered(
+        cast: Any, met: Any, targets: list[Any], intake_clock: datetime) -> None:
+    alice = cast.user("alice")
+    submission = factories.disclosure_submission(
+        pseudonyms=[targets[0].pseudonym, targets[2].pseudonym],
+        legal_basis="GB-EAW:emergency", fields=("given_name", "phone"),
+        officer=intake.Officer(name="DS Ada Byron", email="ada.byron@police.example",
+                               phone="+442079460001", rank="Detective Sergeant",
+                               badge="MP1815"),
+        case_reference="OP-HERON-7", issuing_authority="Duty Superintendent",
+        document=intake.LegalDocument(name="authority.pdf", content_type="application/pdf",
+                                      content=factories.LEGAL_DOCUMENT),
+        justification="A named child is at risk tonight.",
+        nondisclosure_until=intake_clock.date() + timedelta(days=60),
+        nondisclosure_basis="Order of the court", emergency_facts="Threat to life at 22:00.",
+    )
+    stored = intake.disclosure_create(agency=met.agency, submission=submission,
+                                      channel="paper", entered_by=alice)
+    stored = DisclosureRequest.objects.get(pk=stored.pk)
+    assert re.fullmatch(rf"DR-{intake_clock.year}-[0-9A-HJKMNP-TV-Z]{{8}}", stored.reference)
+    assert {f: getattr(stored, f) for f in (
+        "channel", "entered_by_id", "officer_name", "officer_rank", "officer_badge",
+        "officer_email", "officer_phone", "case_reference", "issuing_authority",
+        "document_name", "document_content_type", "document_size", "issued_on", "expires_at",
+        "requested_fields", "justification", "nondisclosure_until", "nondisclosure_basis",
+        "is_emergency", "emergency_facts",
+    )} == {
+        "channel": "paper", "entered_by_id": alice.pk, "officer_name": "DS Ada Byron",
+        "officer_rank": "Detective Sergeant", "officer_badge": "MP1815",
+        "officer_email": "ada.byron@police.example", "officer_phone": "+442079460001",
+        "case_reference": "OP-HERON-7", "issuing_authority": "Duty Superintendent",
+        "document_name": "authority.pdf", "document_content_type": "application/pdf",
+        "document_size": len(factories.LEGAL_DOCUMENT), "issued_on": submission.issued_on,
+        "expires_at": submission.expires_at, "requested_fields": ["given_name", "phone"],
+        "justification": "A named child is at risk tonight.",
+        "nondisclosure_until": submission.nondisclosure_until,
+        "nondisclosure_basis": "Order of the court", "is_emergency": True,
+        "emergency_facts": "Threat to life at 22:00.",
+    }
+
+
+def test_the_received_event_logs_counts_in_the_clear_and_seals_who_and_what(
+        cast: Any, met: Any, targets: list[Any], intake_clock: datetime) -> None:
+    alice = cast.user("alice")
+    submission = factories.disclosure_submission(
+        pseudonyms=[targets[0].pseudonym, targets[0].pseudonym.lower(), targets[2].pseudonym],
+        officer=intake.Officer(name="DS Ada Byron", email="ada.byron@police.example",
+                               phone="+442079460001", rank="Detective Sergeant",
+                               badge="MP1815"),
+        case_reference="OP-HERON-7", issuing_authority="Duty Superintendent",
+    )
+    stored = intake.disclosure_create(agency=met.agency, submission=submission,
+                                      channel="paper", entered_by=alice)
+    event = AuditEvent.objects.get(event_type="disclosure.received")
+    # Dated when intake checked the request, logged against the request, by its officer.
+    assert event.occurred_at == intake_clock
+    assert event.object_ref == stored.object_ref
+    assert (event.actor_kind, event.actor_ref) == ("staff", str(alice.pk))
+    assert details(event) == {
+        "reference": stored.reference, "channel": "paper", "jurisdiction": "GB-EAW",
+        "legal_basis": "GB-EAW:production-order", "emergency": False,
+        "fields": ["given_name", "family_name"], "target_count": 2, "nondisclosure": False,
+        "document_sha256": hashlib.sha256(factories.LEGAL_DOCUMENT).hexdigest(),
+        "issued_on": submission.issued_on.isoformat(),
+        "expires_at": submission.expires_at.isoformat(),
+    }
+    opened = sealed_detail_open(event)
+    assert opened is not None
+    assert opened["detail"] == {
+        "agency": str(met.agency.pk), "case_reference": "OP-HERON-7",
+        "officer": {"name": "DS Ada Byron", "email": "ada.byron@police.example",
+                    "phone": "+442079460001", "rank": "Detective Sergeant",
+                    "badge": "MP1815"},
+        "issuing_authority": "Duty Superintendent",
+        "pseudonyms": [targets[0].pseudonym, targets[2].pseudonym],
+        "enrolments": [str(targets[0].pk), str(targets[2].pk)],
+    }
+
+
+def test_a_sealed_document_opens_only_for_its_own_request(met: Any, targets: list[Any]
+                                                          ) -> None:
+    first = factories.disclosure_request(agency=met.agency, targets=[targets[0]])
+    second = factories.disclosure_request(agency=met.agency, targets=[targets[1]])
+    key = service_key("legal-document")
+    # The binding is a stored format: documents sealed by earlier releases must still open.
+    assert blob_unseal(
+        key=key, sealed=bytes(first.document_sealed),
+        associated_data=b"disclosure-document\x00" + str(first.pk).encode(),
+    ) == factories.LEGAL_DOCUMENT
+    with pytest.raises(BlobUnsealError):
+        blob_unseal(key=key, sealed=bytes(first.document_sealed),
+                    associated_data=document_associated_data(second.pk))
+
+
+def test_a_reference_collision_draws_another_reference(
+        met: Any, targets: list[Any], monkeypatch: Any) -> None:
+    taken = factories.disclosure_request(agency=met.agency, targets=[targets[0]]).reference
+    draws = iter([taken, taken, "DR-2026-FRESH000"])
+    monkeypatch.setattr(intake, "_new_reference", lambda year: next(draws))
+    again = factories.disclosure_request(agency=met.agency, targets=[targets[1]])
+    assert again.reference == "DR-2026-FRESH000"
+
+
+def test_intake_gives_up_after_five_colliding_references(
+        met: Any, targets: list[Any], monkeypatch: Any) -> None:
+    taken = factories.disclosure_request(agency=met.agency, targets=[targets[0]]).reference
+    drawn: list[int] = []
+
+    def always_taken(year: int) -> str:
+        drawn.append(year)
+        return taken
+
+    monkeypatch.setattr(intake, "_new_reference", always_taken)
+    with pytest.raises(RuntimeError):
+        factories.disclosure_request(agency=met.agency, targets=[targets[1]])
+    assert len(drawn) == 5
+    assert DisclosureRequest.objects.count() == 1

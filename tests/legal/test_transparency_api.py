@@ -164,3 +164,29 @@ def test_reports_are_cached_per_period(cast: Any, met: Any, targets: list[Any],
     settings.TRANSPARENCY_REPORT_CACHE_SECONDS = 0
     assert APIClient().get(URL, period).json()["requests"]["received"] == (
         first["requests"]["received"] + 1)
+
+
+def test_months_decisions_and_emergency_share(history: dict[str, Any]) -> None:
+    report = APIClient().get(URL, _period()).json()
+    month = timezone.now().strftime("%Y-%m")
+    assert [row["month"] for row in report["by_month"]] == [month]
+    row = report["by_month"][0]
+    # The rejection and the emergency approval are the two decisions.
+    assert {k: v for k, v in row.items() if k != "median_hours_to_decision"} == {
+        "month": month, "received": 5, "emergency": 1, "released": 0, "rejected": 1,
+        "withdrawn": 1, "expired": 1, "in_progress": 2, "decided": 2}
+    assert 0 <= row["median_hours_to_decision"] < 1
+    assert report["time_to_decision"]["decided"] == 2
+    assert report["emergency_share_percent"] == 20.0
+    rows = list(csv.reader(io.StringIO(APIClient().get(URL, {**_period(), "format": "csv"})
+                                       .content.decode())))
+    assert ["by_month", month, "received", "5"] in rows
+    assert ["emergency", "", "share_percent", "20.0"] in rows
+
+
+def test_median_time_to_decision_in_hours() -> None:
+    from legal_requests.services.transparency import _median_hours
+
+    assert _median_hours([]) is None
+    assert _median_hours([timedelta(hours=1), timedelta(hours=5), timedelta(hours=30)]) == 5.0
+    assert _median_hours([timedelta(minutes=30), timedelta(hours=2)]) == 1.2  # 1.25, rounded

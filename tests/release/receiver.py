@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +21,8 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     # Status codes to answer with, in turn; 204 once they run out.
     statuses: list[int] = field(default_factory=list)
+    # Called after a request is recorded and before it is answered.
+    on_post: Callable[[], None] | None = None
 
 
 @contextmanager
@@ -34,6 +36,8 @@ def webhook_receiver() -> Iterator[Receiver]:
             receiver.received.append(
                 Received(headers={k.lower(): v for k, v in self.headers.items()}, body=body)
             )
+            if receiver.on_post is not None:
+                receiver.on_post()
             status = receiver.statuses.pop(0) if receiver.statuses else 204
             self.send_response(status)
             self.send_header("Content-Length", "0")

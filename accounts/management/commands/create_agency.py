@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from accounts.services import agency_create, credential_create
+from accounts.services import AgencyContactInvalid, agency_create, credential_create
 
 
 class Command(BaseCommand):
@@ -17,12 +17,15 @@ class Command(BaseCommand):
         parser.add_argument("--callback-email", required=True)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        agency = agency_create(
-            name=options["name"],
-            jurisdiction_code=options["jurisdiction"],
-            callback_phone=options["callback_phone"],
-            callback_email=options["callback_email"],
-        )
+        try:
+            agency = agency_create(
+                name=options["name"],
+                jurisdiction_code=options["jurisdiction"],
+                callback_phone=options["callback_phone"],
+                callback_email=options["callback_email"],
+            )
+        except AgencyContactInvalid as exc:
+            raise CommandError(str(exc)) from None
         issued = credential_create(agency=agency, label="initial")
         self.stdout.write(f"agency id: {agency.id}")
         self.stdout.write(f"API key (shown once): {issued.api_key}")

@@ -6,6 +6,7 @@ import re
 from datetime import date, timedelta
 from typing import Any
 
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -19,6 +20,7 @@ from accounts.principals import required_platform
 from escrow.api.problems import problem_response
 from escrow.api.serializers import StrictSerializer
 from escrow.vault.identity import Evidence, Identity, PostalAddress
+from escrow.vault.metrics import ENROLMENTS
 from escrow.vault.models import Enrolment
 from escrow.vault.selectors import enrolment_get_for_platform, enrolment_status
 from escrow.vault.services.enrolment import (
@@ -137,8 +139,23 @@ class EnrolmentCreateApi(APIView):
                 location=OpenApiParameter.HEADER,
                 required=True,
                 description="8-255 printable ASCII characters, unique per enrolment attempt.",
-            )
+            ),
+            OpenApiParameter(
+                "Idempotent-Replayed",
+                location=OpenApiParameter.HEADER,
+                response=[201],
+                enum=["true"],
+                description="Present when this answer repeats the first one for the key.",
+            ),
         ],
+        description=(
+            "Idempotency: a key is kept per platform for as long as the enrolment exists. "
+            "Retrying with the same key and the same body stores nothing new and answers "
+            "as the first time (201, the same body and Location, and Idempotent-Replayed: "
+            "true), also when the retries race; the same key with a different body is 409 "
+            "idempotency_key_reused; a missing or malformed key is 400 "
+            "idempotency_key_required. `Location` names the enrolment."
+        ),
     )
     def post(self, request: Request) -> Response:
         key = request.headers.get("Idempotency-Key", "")
@@ -190,8 +207,11 @@ class EnrolmentCreateApi(APIView):
             }
         ).data
         response = Response(body, status=status.HTTP_201_CREATED)
+        response["Location"] = reverse("enrolment-detail",
+                                       kwargs={"pseudonym": result.enrolment.pseudonym})
         if result.replayed:
             response["Idempotent-Replayed"] = "true"
+        ENROLMENTS.labels(outcome="replayed" if result.replayed else "created").inc()
         return response
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -15,7 +16,8 @@ from rest_framework.views import APIView
 from accounts.permissions import AgencyKey, HasRole
 from accounts.principals import calling_agency, required_agency, required_staff
 from accounts.roles import Role
-from escrow.api.serializers import NoFilters, StrictSerializer
+from escrow.api.pagination import PageQuery, paginated_response
+from escrow.api.serializers import StrictSerializer, query_once
 from escrow.vault import selectors
 from escrow.vault.models import LegalHold
 from escrow.vault.services import holds
@@ -59,18 +61,20 @@ class LegalHoldListCreateApi(APIView):
             return [AgencyKey()]
         return [(AgencyKey | HOLD_READERS)()]
 
-    @extend_schema(operation_id="legal_hold_list", responses={200: LegalHoldOutput(many=True)},
-                   description="Agencies see their own holds; staff see all. No filters: "
-                               "any query parameter is a 400.")
+    @extend_schema(operation_id="legal_hold_list", parameters=[PageQuery],
+                   responses={200: LegalHoldOutput(many=True)},
+                   description="Agencies see their own holds; staff see all. Newest first, "
+                               "paged (Link). No filters: any other query parameter is a 400.")
     def get(self, request: Request) -> Response:
-        NoFilters(data=request.query_params.dict()).is_valid(raise_exception=True)
+        PageQuery(data=query_once(request)).is_valid(raise_exception=True)
         agency = calling_agency(request)
         found = (
             selectors.legal_hold_list_for_agency(agency=agency)
             if agency is not None
             else selectors.legal_hold_list_for_staff()
         )
-        return Response(LegalHoldOutput(found[:500], many=True).data)
+        return paginated_response(request=request, queryset=found,
+                                  serializer_class=LegalHoldOutput, view=self)
 
     @extend_schema(
         operation_id="legal_hold_create",
@@ -81,7 +85,8 @@ class LegalHoldListCreateApi(APIView):
             422: OpenApiResponse(description="unknown_pseudonym or jurisdiction_not_enabled"),
         },
         description="Preserve the named enrolments: erasure is refused for 90 days. Takes "
-                    "effect at once; staff can extend a hold once, or lift it.",
+                    "effect at once; staff can extend a hold once, or lift it. One hold per "
+                    "pseudonym, in the order given; `Location` names the first.",
     )
     def post(self, request: Request) -> Response:
         payload = LegalHoldCreateInput(data=request.data)
@@ -91,7 +96,10 @@ class LegalHoldListCreateApi(APIView):
             pseudonyms=list(payload.validated_data["pseudonyms"]),
             case_reference=payload.validated_data["case_reference"],
         )
-        return Response(LegalHoldOutput(placed, many=True).data, status=status.HTTP_201_CREATED)
+        response = Response(LegalHoldOutput(placed, many=True).data,
+                            status=status.HTTP_201_CREATED)
+        response["Location"] = reverse("legal-hold-detail", kwargs={"hold_id": placed[0].pk})
+        return response
 
 
 class LegalHoldDetailApi(APIView):

@@ -17,13 +17,17 @@ from django.db import transaction
 from django.db.models import Max
 
 from accounts.roles import Role
-from escrow.crypto.sharefile import ARGON2_DEFAULT, Argon2Params, share_file_seal
+from escrow.crypto.sharefile import (
+    ARGON2_DEFAULT,
+    Argon2Params,
+    WeakPassphrase,
+    passphrase_check,
+    share_file_seal,
+)
 from escrow.crypto.threshold import EscrowPublicKey, ceremony_run
 from escrow.log.events import Actor, event_record
 from escrow.vault.models import CustodianKey, EscrowKey
 from escrow.vault.selectors import escrow_key_cache_clear
-
-MIN_PASSPHRASE = 12
 
 
 class CeremonyRejected(Exception):
@@ -57,8 +61,11 @@ def ceremony_shares_create(
         raise CeremonyRejected("custodians must be distinct people")
     if not 2 <= threshold <= len(custodian_labels):
         raise CeremonyRejected("the threshold must be at least 2 and at most the custodian count")
-    if any(len(p) < MIN_PASSPHRASE for p in passphrases):
-        raise CeremonyRejected(f"share passphrases need {MIN_PASSPHRASE} characters or more")
+    for label, passphrase in zip(custodian_labels, passphrases, strict=True):
+        try:  # before the key exists: no share is dealt under a guessable passphrase
+            passphrase_check(passphrase, user_inputs=[label])
+        except WeakPassphrase as exc:
+            raise CeremonyRejected(f"{label}'s share {exc}") from None
     public_key, shares = ceremony_run(
         threshold=threshold, custodians=len(custodian_labels), epoch=epoch
     )

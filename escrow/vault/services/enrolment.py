@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import AutoField
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
-from accounts.models import Platform
+from accounts.models import Platform, WebhookEventType
+from accounts.services import webhook_event_enqueue
 from escrow.crypto.blind_index import identity_match_keys
 from escrow.crypto.encoding import b64encode
 from escrow.crypto.envelope import FieldContext, field_seal, point_commitment
 from escrow.crypto.pseudonym import pseudonym_derive
 from escrow.keys import platform_key, service_key
-from escrow.log.events import Actor, event_record
+from escrow.log.events import Actor, event_prepare, event_record
 from escrow.vault.identity import Evidence, Identity, match_attributes, sealed_field_values
 from escrow.vault.models import BlindIndex, Enrolment
 from escrow.vault.selectors import enrolment_legal_hold_active, escrow_key_active
@@ -116,17 +121,68 @@ def _identity_seal(
     )
 
 
+def _matches_earlier(*, platform: Platform, sealed: _SealedEnrolment) -> list[tuple[str, str]]:
+    """Enrolments of the same person on this platform, by blind index.
+
+    Read in a statement of its own, before the write: under READ COMMITTED (the
+    service's isolation level) a statement sees the same committed rows whether or not
+    it runs inside the write's transaction, so this costs no guarantee. Written in SQL
+    because building the same query with the ORM took more time than running it.
+    """
+    digests = list(sealed.match_keys.values())
+    if not digests:
+        return []
+    platform_id = BlindIndex._meta.get_field("platform").get_db_prep_value(platform.id, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT e.pseudonym, e.status FROM {BlindIndex._meta.db_table} b "  # noqa: S608  # nosec B608
+            f"JOIN {Enrolment._meta.db_table} e ON e.id = b.enrolment_id "
+            f"WHERE b.platform_id = %s AND b.digest IN ({', '.join(['%s'] * len(digests))}) "
+            "LIMIT %s",
+            [platform_id, *digests, MAX_REPORTED_MATCHES],
+        )
+        return [(pseudonym, status) for pseudonym, status in cursor.fetchall()]
+
+
+def _insert_sql(rows: list[Any]) -> tuple[str, list[Any]]:
+    """One multi-row INSERT of `rows` (instances of one model), compiled by Django."""
+    model = type(rows[0])
+    fields = [f for f in model._meta.concrete_fields if not isinstance(f, AutoField)]
+    query = InsertQuery(model)
+    query.insert_values(fields, rows)
+    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+    return sql, list(params)
+
+
+def _rows_insert(groups: list[list[Any]]) -> None:
+    """Insert every group of rows atomically, in one round trip on PostgreSQL.
+
+    There the groups become one statement (data-modifying WITH clauses), which is its own
+    transaction: all rows are stored, or none, with no BEGIN or COMMIT to wait for.
+    Foreign keys are checked at the end of the statement, so the order does not matter.
+    """
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            for rows in groups:
+                type(rows[0]).objects.bulk_create(rows)
+        return
+    (main_sql, main_params), *others = [_insert_sql(rows) for rows in groups]
+    clauses = ", ".join(f"rows_{n} AS ({sql})" for n, (sql, _) in enumerate(others))
+    params = [p for _, group_params in others for p in group_params] + main_params
+    # Inside a caller's transaction a failure must not abort it: a savepoint isolates it.
+    scope = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with scope, connection.cursor() as cursor:
+        cursor.execute(f"WITH {clauses} {main_sql}", params)
+
+
 def _enrolment_insert(
     *, platform: Platform, sealed: _SealedEnrolment, evidence: Evidence, idempotency_key: str,
     fingerprint: bytes, now: datetime,
 ) -> EnrolmentResult:
-    """Inside the caller's transaction: earlier matches, the rows, and the audit event."""
-    matches = list(
-        BlindIndex.objects.filter(platform=platform, digest__in=list(sealed.match_keys.values()))
-        .values_list("enrolment__pseudonym", "enrolment__status")
-        .distinct()[:MAX_REPORTED_MATCHES]
-    )
-    enrolment = Enrolment.objects.create(
+    """Earlier matches, then the enrolment, its blind indexes and its audit event, stored
+    together (one transaction)."""
+    matches = _matches_earlier(platform=platform, sealed=sealed)
+    enrolment = Enrolment(
         id=sealed.record_id,
         platform=platform,
         pseudonym=sealed.pseudonym,
@@ -139,14 +195,12 @@ def _enrolment_insert(
         request_fingerprint=fingerprint,
         created_at=now,
     )
-    BlindIndex.objects.bulk_create(
-        [
-            BlindIndex(platform=platform, enrolment=enrolment, kind=kind, digest=digest)
-            for kind, digest in sealed.match_keys.items()
-        ]
-    )
+    blind_indexes = [
+        BlindIndex(platform=platform, enrolment=enrolment, kind=kind, digest=digest)
+        for kind, digest in sealed.match_keys.items()
+    ]
     result = _answer_from(enrolment, matches)
-    event_record(
+    event = event_prepare(
         event_type="enrolment.created",
         actor=Actor.for_platform(platform.id),
         object_ref=f"enrolment:{enrolment.id}",
@@ -160,6 +214,8 @@ def _enrolment_insert(
             "matched_existing": len(result.existing_pseudonyms),
         },
     )
+    _rows_insert([[enrolment], blind_indexes, [event]])
+    enrolment._state.adding = False
     return result
 
 
@@ -176,11 +232,10 @@ def enrolment_create(
     sealed = _identity_seal(platform=platform, identity=identity, evidence=evidence)
     now = timezone.now()
     try:
-        with transaction.atomic():
-            return _enrolment_insert(
-                platform=platform, sealed=sealed, evidence=evidence,
-                idempotency_key=idempotency_key, fingerprint=fingerprint, now=now,
-            )
+        return _enrolment_insert(
+            platform=platform, sealed=sealed, evidence=evidence,
+            idempotency_key=idempotency_key, fingerprint=fingerprint, now=now,
+        )
     except IntegrityError:
         # The unique (platform, idempotency_key) constraint: a retry, or a racing twin.
         existing = Enrolment.objects.filter(
@@ -276,5 +331,13 @@ def enrolment_erase(*, platform: Platform, enrolment: Enrolment) -> Enrolment:
             object_ref=f"enrolment:{locked.pk}",
             platform_id=platform.id,
             occurred_at=now,
+        )
+        # The platform's confirmation, signed and retried like every webhook: erasure is
+        # final, and a platform that lost the API answer learns it happened.
+        webhook_event_enqueue(
+            platform_id=platform.id, event_type=WebhookEventType.ENROLMENT_ERASED,
+            subject_ref=f"enrolment:{locked.pk}",
+            data={"pseudonym": locked.pseudonym,
+                  "erased_at": now.isoformat().replace("+00:00", "Z")},
         )
     return locked

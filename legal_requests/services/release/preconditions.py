@@ -14,6 +14,7 @@ from datetime import datetime
 from django.contrib.auth.models import User
 
 from accounts.roles import Role
+from accounts.selectors import user_is_administrator
 from escrow.crypto.release import release_context
 from escrow.crypto.threshold import EscrowPublicKey
 from escrow.log.services import LogUnavailable, log_wait_for_checkpoint
@@ -80,6 +81,9 @@ def release_custodian_key(
     """The caller's share of the active epoch, once separation of duties is checked."""
     if not custodian.groups.filter(name=str(Role.CUSTODIAN)).exists():
         raise NotAShareHolder("only custodians take part in a release")
+    if user_is_administrator(custodian):
+        # Whoever can reset accounts must not also hold a share (accounts/roles.py).
+        raise ReleaseSeparationOfDuties("an administrator cannot consent to a release")
     key = CustodianKey.objects.filter(escrow_key__epoch=epoch, user=custodian).first()
     if key is None:
         raise NotAShareHolder("you hold no share of the active escrow key")

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class ConsoleConfig(AppConfig):
+    """The staff console: server-rendered pages over the same services as the API."""
+
+    name = "console"
+    verbose_name = "Staff console"

@@ -1,0 +1,62 @@
+"""Custodians' page: the releases waiting for their share, what each covers, its
+progress, and the exact escrow-custodian command; never any identity data."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from escrow.log.keys import log_identity
+from escrow.vault.models import CustodianKey
+from legal_requests.services.review import disclosure_approve
+from tests.console.conftest import Story, console_client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def approved(story: Story, escrow_keypair: Any) -> Story:
+    CustodianKey.objects.create(
+        escrow_key=escrow_keypair.row, index=2, user=story.frank,
+        verification_key=escrow_keypair.public_key.verification_keys[1].hex())
+    for approver in (story.bob, story.carol):
+        disclosure_approve(disclosure=story.disclosure, approver=approver,
+                           reason="In scope and in force.")
+    story.disclosure.refresh_from_db()
+    assert story.disclosure.state == "approved"
+    return story
+
+
+def test_a_custodian_sees_what_a_release_covers_and_the_command_to_run(
+        approved: Story) -> None:
+    disclosure = approved.disclosure
+    page = console_client(approved.frank).get("/console/releases/").content.decode()
+    assert disclosure.reference in page
+    assert "Production order" in page
+    assert re.search(r"<dt>Pseudonyms</dt><dd>1</dd>", page)
+    assert "given_name, family_name" in page
+    assert "You hold share <strong>2</strong>" in page
+    assert re.search(r'<progress id="progress-[^"]+" max="3" value="0">', page)
+    assert "Partials: 0 of 3 needed" in page
+    command = (f"escrow-custodian --server http://testserver --username frank release "
+               f"{disclosure.pk} --share YOUR-SHARE-FILE --log-key "
+               f"'{log_identity().verifier_key}'")
+    assert command in page
+    # The pseudonym and the officer are the agency's words, not identity data, but the
+    # page needs neither; the identity behind the pseudonym never leaves the vault.
+    target = disclosure.targets.get()
+    assert target.pseudonym not in page
+    assert disclosure.officer_name not in page
+
+
+def test_no_release_waiting_says_so(story: Story) -> None:
+    page = console_client(story.frank).get("/console/releases/").content.decode()
+    assert "No request is approved for release yet." in page
+    assert "You hold no share of the active escrow key" in page
+
+
+def test_other_roles_are_refused(approved: Story) -> None:
+    for user in (approved.alice, approved.bob, approved.dave):
+        assert console_client(user).get("/console/releases/").status_code == 403
