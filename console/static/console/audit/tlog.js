@@ -49,11 +49,15 @@ export function nodeHash(left, right) { return sha256(concat(new Uint8Array([1])
 // A verifier key is <name>+<hex key id>+base64(0x01 || Ed25519 public key), where the
 // key id is the first four bytes of SHA-256(name || 0x0A || 0x01 || public key).
 export async function verifierKeyParse(vkey) {
-  const parts = vkey.trim().split("+");
-  if (parts.length !== 3 || !parts[0] || !/^[0-9a-f]{8}$/.test(parts[1])) {
+  // The name holds no "+", but the base64 key may: split at the first two only.
+  const text = vkey.trim();
+  const first = text.indexOf("+");
+  const second = first < 0 ? -1 : text.indexOf("+", first + 1);
+  const [name, idHex, keyText] = second < 0 ? ["", "", ""]
+    : [text.slice(0, first), text.slice(first + 1, second), text.slice(second + 1)];
+  if (!name || !/^[0-9a-f]{8}$/.test(idHex) || !keyText) {
     fail("the verifier key is not name+keyid+base64");
   }
-  const [name, idHex, keyText] = parts;
   const typed = base64Decode(keyText);
   if (typed.length !== 33 || typed[0] !== SIGNATURE_TYPE_ED25519) {
     fail("the verifier key is not an Ed25519 key");
