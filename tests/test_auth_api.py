@@ -95,3 +95,21 @@ def test_malformed_sign_in_is_400() -> None:
     response = APIClient().post("/api/v1/auth/token", {"username": "x"}, format="json")
     assert response.status_code == 400
     assert response.json()["code"] == "validation_error"
+
+
+
+def test_a_credential_is_logged_against_its_owner() -> None:
+    import json
+
+    from accounts.services import credential_create
+
+    platform = factories.PlatformFactory(name="Chirp")
+    agency, _ = factories.agency_with_key(name="Thames Valley Police")
+    for owner in ({"platform": platform}, {"agency": agency}):
+        issued = credential_create(label="second", **owner)
+        event = AuditEvent.objects.get(event_type="credential.created",
+                                       object_ref=f"credential:{issued.credential.prefix}")
+        kind, holder = next(iter(owner.items()))
+        assert json.loads(bytes(event.entry))["details"]["owner"] == f"{kind}:{holder.pk}"
+        # Only a platform's own events are listed to that platform.
+        assert event.platform_id == (platform.pk if kind == "platform" else None)

@@ -201,3 +201,14 @@ def test_in_process_sign_in_still_works_without_a_request() -> None:
     grace = factories.staff("grace", Role.APPROVER)
     issued = staff_sign_in(username="grace", password=PASSWORD, otp_code=current_code(grace))
     assert issued.secret.startswith("est_")
+
+
+def test_a_sign_in_is_logged_as_the_staff_member_in_their_role_with_their_token() -> None:
+    from accounts.services import staff_sign_in
+
+    grace = factories.staff("grace", Role.APPROVER)
+    issued = staff_sign_in(username="grace", password=PASSWORD, otp_code=current_code(grace))
+    event = AuditEvent.objects.get(event_type="staff.signed_in")
+    assert (event.actor_kind, event.actor_ref, event.actor_role) == (
+        "staff", str(grace.pk), "approver")
+    assert event.object_ref == f"staff_token:{issued.token.prefix}"

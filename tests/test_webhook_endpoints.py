@@ -141,7 +141,9 @@ class TestUrlValidation:
         assert response.json()["errors"][0]["field"] == "url"
 
     @pytest.mark.parametrize("url", ["https://2130706433/hooks", "https://0x7f.1/hooks",
-                                     "https://hooks.example:99999/x", "mailto:ops@example.org"])
+                                     "https://hooks.example:99999/x", "mailto:ops@example.org",
+                                     "https:///hooks", "https://0x7f.0x1/hooks",
+                                     "https://evil.0x7f.1/hooks"])
     def test_the_service_refuses_what_the_api_would_not_let_through(self, url: str) -> None:
         # The operators' command reaches the service without the API's URL field.
         with pytest.raises(WebhookUrlRejected):
@@ -158,6 +160,12 @@ class TestUrlValidation:
         self, chirp: APIClient, loopback_allowed: None
     ) -> None:
         assert register(chirp, "http://hooks.chirp.example/x").status_code == 422
+
+    @pytest.mark.parametrize("url", ["ftp://127.0.0.1/hooks", "ws://localhost/hooks"])
+    def test_allowing_loopback_allows_no_other_scheme(self, loopback_allowed: None,
+                                                      url: str) -> None:
+        with pytest.raises(WebhookUrlRejected):
+            webhook_url_check(url)
 
     def test_patch_validates_the_url_too(self, chirp: APIClient) -> None:
         created = register(chirp).json()

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.core import mail
 from django.utils import timezone
 
@@ -23,7 +24,14 @@ from legal_requests.services.release import commit as release_commit
 from legal_requests.services.release import delivery as release_delivery
 from legal_requests.services.release import partials as release_partials
 from legal_requests.services.release.commit import ReleaseAborted, release_perform
+from legal_requests.services.release.preconditions import (
+    NotAShareHolder,
+    ReleaseSeparationOfDuties,
+    release_check_open,
+    release_custodian_key,
+)
 from legal_requests.services.release.recovery import disclosures_close_completed, releases_stalled
+from legal_requests.services.review import RequestExpired
 from tests.release.conftest import RELEASE_TEST_APPS, World, approved_request, enrol, world_build
 
 pytestmark = pytest.mark.django_db(transaction=True, available_apps=RELEASE_TEST_APPS)
@@ -690,3 +698,31 @@ class TestClosing:
         assert disclosures_close_completed() == 0
         request.refresh_from_db()
         assert request.state == "released"
+
+
+# Rules of the release preconditions themselves (mutation testing, tests/mutation.py).
+
+
+def test_a_request_expiring_this_instant_is_closed_to_release() -> None:
+    instant = timezone.now()
+    request = DisclosureRequest(state=DisclosureRequest.State.APPROVED, approval_event_id=1,
+                                expires_at=instant)
+    with pytest.raises(RequestExpired):
+        release_check_open(request, now=instant)
+    release_check_open(request, now=instant - timedelta(microseconds=1))
+
+
+def test_a_custodian_who_administers_accounts_cannot_release(world: World) -> None:
+    frank = world.custodians["frank"]
+    User.objects.filter(pk=frank.pk).update(is_superuser=True)
+    with pytest.raises(ReleaseSeparationOfDuties):
+        release_custodian_key(disclosure=DisclosureRequest(), epoch=world.keypair.row.epoch,
+                              custodian=User.objects.get(pk=frank.pk))
+
+
+def test_a_share_of_another_epoch_does_not_count(world: World) -> None:
+    grace = world.custodians["grace"]
+    epoch = world.keypair.row.epoch
+    assert release_custodian_key(disclosure=DisclosureRequest(), custodian=grace, epoch=epoch)
+    with pytest.raises(NotAShareHolder):
+        release_custodian_key(disclosure=DisclosureRequest(), custodian=grace, epoch=epoch + 1)
