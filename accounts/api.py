@@ -312,7 +312,8 @@ class WebhookEndpointPingApi(APIView):
 
     @extend_schema(operation_id="webhook_endpoint_ping", parameters=[_ENDPOINT_ID], request=None,
                    responses={202: WebhookDeliveryOutput, **_NOT_FOUND,
-                              409: OpenApiResponse(description="webhook_ping_pending")},
+                              409: OpenApiResponse(
+                                  description="webhook_ping_pending or webhook_endpoint_disabled")},
                    description="Queue a signed `webhook.test` event; it is sent like any other "
                                "event (and retried) and appears in the delivery history.")
     def post(self, request: Request, endpoint_id: UUID) -> Response:

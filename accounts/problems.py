@@ -12,6 +12,7 @@ from accounts.services import (
     CredentialRevoked,
     SignInFailed,
     SignInLockedOut,
+    WebhookEndpointDisabled,
     WebhookEndpointLimitReached,
     WebhookPingPending,
     WebhookUrlRejected,
@@ -32,6 +33,8 @@ def register() -> None:
                      title="The platform has as many webhook endpoints as it may")
     problem_register(WebhookPingPending, status=409, code="webhook_ping_pending",
                      title="The previous test event is still being delivered")
+    problem_register(WebhookEndpointDisabled, status=409, code="webhook_endpoint_disabled",
+                     title="The webhook endpoint is disabled")
     # With Retry-After: the exception carries when the lockout ends.
     problem_register(SignInLockedOut, status=429, code="sign_in_locked_out",
                      title="Too many failed sign-ins; try again later")

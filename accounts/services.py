@@ -549,6 +549,10 @@ class WebhookPingPending(Exception):
     """The endpoint's previous test event has not been delivered or abandoned yet."""
 
 
+class WebhookEndpointDisabled(Exception):
+    """The endpoint is disabled: nothing is sent to it, a test event included."""
+
+
 @dataclass(frozen=True, repr=False)
 class IssuedWebhookEndpoint:
     endpoint: WebhookEndpoint
@@ -750,6 +754,8 @@ def webhook_endpoint_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     of pings cannot grow the delivery table faster than the scan drains it.
     """
     locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    if not locked.is_active:
+        raise WebhookEndpointDisabled("the endpoint is disabled; enable it to test it")
     if locked.deliveries.filter(
         event_type=WebhookEventType.TEST, delivered_at__isnull=True, abandoned_at__isnull=True
     ).exists():

@@ -304,6 +304,17 @@ class TestDelivery:
         assert second.status_code == 409
         assert second.json()["code"] == "webhook_ping_pending"
 
+    def test_a_disabled_endpoint_cannot_be_pinged(
+        self, chirp: APIClient, loopback_allowed: None
+    ) -> None:
+        endpoint_id = register(chirp, "http://127.0.0.1:9/unused").json()["id"]
+        chirp.patch(f"{URL}/{endpoint_id}", {"enabled": False}, format="json")
+        refused = chirp.post(f"{URL}/{endpoint_id}/ping")
+        assert refused.status_code == 409
+        assert refused["Content-Type"] == "application/problem+json"
+        assert refused.json()["code"] == "webhook_endpoint_disabled"
+        assert chirp.get(f"{URL}/{endpoint_id}/deliveries").json() == []
+
     def test_disabled_endpoint_receives_nothing(
         self, chirp: APIClient, loopback_allowed: None
     ) -> None:

@@ -13,6 +13,7 @@ from accounts.selectors import (
     webhook_endpoint_list_for_platform,
 )
 from accounts.services import (
+    WebhookEndpointDisabled,
     WebhookEndpointLimitReached,
     WebhookPingPending,
     WebhookUrlRejected,
@@ -57,7 +58,7 @@ class Command(BaseCommand):
                 self._change(action, webhook_endpoint_get_for_platform(
                     platform=platform, endpoint_id=options["endpoint_id"]), options)
         except (WebhookEndpointNotFound, WebhookUrlRejected, WebhookEndpointLimitReached,
-                WebhookPingPending, ValueError) as exc:
+                WebhookEndpointDisabled, WebhookPingPending, ValueError) as exc:
             raise CommandError(str(exc)) from exc
 
     def _list(self, platform: Platform) -> None:
