@@ -96,9 +96,6 @@ class AgencyAdmin(admin.ModelAdmin):
     readonly_fields = ("jurisdiction", "callback_phone", "callback_email", "package_public_key",
                        "verified_at")
 
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
 
 # Roles, passwords and second factors change only through accounts/services_staff.py
 # (the console's Staff pages, two administrators for a reset), which write audit events.
@@ -119,12 +116,6 @@ class ApiCredentialAdmin(admin.ModelAdmin):
     list_display = ("prefix", "platform", "agency", "created_at", "expires_at", "revoked_at")
     readonly_fields = [f.name for f in ApiCredential._meta.fields]
 
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
 
 class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt
@@ -144,15 +135,6 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
               "previous_secret_expires_at", "created_at")
     readonly_fields = fields
 
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
@@ -163,15 +145,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
               "attempts", "last_status_code", "last_error", "delivered_at", "abandoned_at")
     readonly_fields = fields
     inlines = [WebhookAttemptInline]
-
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(StaffChange)
