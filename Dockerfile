@@ -36,7 +36,8 @@ COPY . .
 # and their manifest). collectstatic reads no secret, but production settings insist on
 # each one being set, so it gets throwaway values that live only in this step.
 RUN ESCROW_ENV=production SECRET_KEY=collectstatic-only \
-    ESCROW_SERVICE_SECRET=collectstatic-only ESCROW_LOG_ORIGIN=collectstatic.invalid/log \
+    ESCROW_SERVICE_SECRET=collectstatic-only ESCROW_TOTP_SEED_KEY=collectstatic-only \
+    ESCROW_LOG_ORIGIN=collectstatic.invalid/log \
     ESCROW_LOG_SIGNING_KEY=collectstatic-only REDIS_URL=redis://collectstatic.invalid:6379/0 \
     python manage.py collectstatic --no-input -v 0
 # The code and static files stay root's: the service can read them, not change them.

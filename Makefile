@@ -127,6 +127,7 @@ security: $(VENV)/.installed
 	ESCROW_ENV=production ALLOWED_HOSTS=escrow.example.org \
 	SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
 	ESCROW_SERVICE_SECRET=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(48))') \
+	ESCROW_TOTP_SEED_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(48))') \
 	ESCROW_LOG_ORIGIN=ci.escrow.invalid/log ESCROW_LOG_SIGNING_KEY="$$key" \
 	DATABASE_URL=postgres://escrow@db.invalid/escrow REDIS_URL=redis://cache.invalid:6379/0 \
 	$(PY) manage.py check --deploy --fail-level WARNING
@@ -170,5 +171,6 @@ bench: $(VENV)/.installed
 	@if [ -n "$${DATABASE_URL:-}" ]; then $(PY) bench/log_bench.py; \
 	else echo "bench/log_bench.py skipped: it needs DATABASE_URL=postgres://..."; fi
 	$(PY) bench/release_bench.py
+	$(PY) bench/blind_index_rotation_bench.py
 
 .PHONY: help venv lock system-packages demo manage serve test test-quick lint security audit-deps bench mutation vendor

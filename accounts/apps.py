@@ -8,6 +8,7 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         # checks registers system checks, tasks the Celery tasks.
-        from accounts import checks, problems, tasks  # noqa: F401
+        from accounts import checks, problems, tasks, totp_seeds  # noqa: F401
 
         problems.register()
+        totp_seeds.connect()

@@ -29,13 +29,14 @@ def check_production_safety(app_configs: Any, **kwargs: Any) -> list[Any]:
         problems.append(
             Error("the development SECRET_KEY is in use with DEBUG off", id="escrow.E002")
         )
-    if settings.PRODUCTION and len(settings.ESCROW_SERVICE_SECRET) < 43:
-        problems.append(
-            Error(
-                "ESCROW_SERVICE_SECRET is shorter than 43 characters",
-                hint="use at least 256 bits, e.g. python -c 'import secrets; "
-                "print(secrets.token_urlsafe(48))'",
-                id="escrow.E003",
+    for name in ("ESCROW_SERVICE_SECRET", "ESCROW_TOTP_SEED_KEY"):
+        if settings.PRODUCTION and len(getattr(settings, name)) < 43:
+            problems.append(
+                Error(
+                    f"{name} is shorter than 43 characters",
+                    hint="use at least 256 bits, e.g. python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))'",
+                    id="escrow.E003",
+                )
             )
-        )
     return problems

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from escrow.sealed_field import SealedTextField
+
 # Sets CredentialGeneration to a value it never held before (the next number of a
 # sequence, which neither a rollback nor a truncation gives out again): any key verified
 # in memory before this change stops being trusted, in every process, as soon as the
@@ -63,9 +65,9 @@ class Agency(models.Model):
     name = models.CharField(max_length=200, unique=True)
     jurisdiction = models.ForeignKey(Jurisdiction, on_delete=models.PROTECT)
     # Contact details on file, used for call-back verification of emergency requests:
-    # never the details a request itself supplies.
-    callback_phone = models.CharField(max_length=40)
-    callback_email = models.EmailField()
+    # never the details a request itself supplies. Sealed at rest (escrow.sealed_field).
+    callback_phone = SealedTextField()
+    callback_email = SealedTextField()
     # X25519 public key (base64) to which released packages are encrypted, if registered.
     package_public_key = models.CharField(max_length=64, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)

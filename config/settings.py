@@ -27,6 +27,7 @@ PRODUCTION = ESCROW_ENV == "production"
 _DEV_DEFAULTS = {
     "SECRET_KEY": "dev-insecure-django-secret-key-do-not-use-in-production",
     "ESCROW_SERVICE_SECRET": "dev-insecure-service-secret-do-not-use-in-production",
+    "ESCROW_TOTP_SEED_KEY": "dev-insecure-totp-seed-key-do-not-use-in-production",
     # The audit log's name and its Ed25519 signed-note key (C2SP tlog-checkpoint).
     # This key is public, so checkpoints signed with it prove nothing.
     "ESCROW_LOG_ORIGIN": "dev-insecure.escrow.invalid/log",
@@ -49,6 +50,13 @@ def _secret(name: str) -> str:
 SECRET_KEY = _secret("SECRET_KEY")
 # Root of the per-platform pseudonym and blind-index keys and the sealed-detail key.
 ESCROW_SERVICE_SECRET = _secret("ESCROW_SERVICE_SECRET")
+# Later versions of the pseudonym and blind-index secrets ("2=<secret>,3=<secret>"); version 1
+# is ESCROW_SERVICE_SECRET. See docs/operations.md ("Rotating the service secrets").
+ESCROW_SECRET_VERSIONS = env.str("ESCROW_SECRET_VERSIONS", default="")
+# The version whose pseudonym key new enrolments use; earlier pseudonyms never change.
+ESCROW_PSEUDONYM_SECRET_VERSION = env.int("ESCROW_PSEUDONYM_SECRET_VERSION", default=1)
+# Seals staff TOTP seeds at rest (accounts.totp_seeds); kept apart from the database.
+ESCROW_TOTP_SEED_KEY = _secret("ESCROW_TOTP_SEED_KEY")
 
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
 ALLOWED_HOSTS = env.list(

@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from escrow.sealed_field import SealedTextField
 from escrow.vault.identity import IDENTITY_FIELDS
 
 
@@ -111,12 +112,13 @@ class DisclosureRequest(ConcurrentTransitionMixin, models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
         related_name="+",
     )
-    # Requesting officer, in their official capacity.
-    officer_name = models.CharField(max_length=200)
-    officer_rank = models.CharField(max_length=100, blank=True)
-    officer_badge = models.CharField(max_length=50, blank=True)
-    officer_email = models.EmailField()
-    officer_phone = models.CharField(max_length=40)
+    # Requesting officer, in their official capacity; sealed at rest, like the
+    # justification (escrow.sealed_field), and read as text through the model.
+    officer_name = SealedTextField()
+    officer_rank = SealedTextField(blank=True)
+    officer_badge = SealedTextField(blank=True)
+    officer_email = SealedTextField()
+    officer_phone = SealedTextField()
     case_reference = models.CharField(max_length=100)
     legal_basis = models.ForeignKey(LegalBasis, on_delete=models.PROTECT)
     issuing_authority = models.CharField(max_length=200)
@@ -129,7 +131,7 @@ class DisclosureRequest(ConcurrentTransitionMixin, models.Model):
     issued_on = models.DateField()
     expires_at = models.DateTimeField()
     requested_fields = models.JSONField(default=list)
-    justification = models.TextField()
+    justification = SealedTextField()
     nondisclosure_until = models.DateField(null=True, blank=True)
     nondisclosure_basis = models.CharField(max_length=200, blank=True)
     is_emergency = models.BooleanField(default=False)

@@ -117,6 +117,7 @@ def test_admin_edits_cannot_change_callback_contacts(client: Any) -> None:
         ({"PRODUCTION": False, "DEBUG": True, "ALLOWED_HOSTS": ["escrow.example.org"]},
          "escrow.W001"),
         ({"PRODUCTION": True, "DEBUG": False, "ESCROW_SERVICE_SECRET": "short"}, "escrow.E003"),
+        ({"PRODUCTION": True, "DEBUG": False, "ESCROW_TOTP_SEED_KEY": "short"}, "escrow.E003"),
     ],
 )
 def test_misconfiguration_is_a_system_check(settings: Any, overrides: dict[str, Any],

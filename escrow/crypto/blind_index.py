@@ -280,6 +280,22 @@ def blind_index(*, key: bytes, kind: str, normalised: str) -> bytes:
     return hmac.new(key, message, hashlib.sha256).digest()[:BLIND_INDEX_LENGTH]
 
 
+def blind_index_rekey(*, key: bytes, digest: bytes) -> bytes:
+    """An existing index carried under a newer key: ``HMAC-SHA256(key, old index)``.
+
+    A rotation cannot recompute indexes from identities (the service never holds them in
+    the clear), so each new version wraps the previous one: the index under version n is
+    the chain through every version from the first. Holding an older key alone tests no
+    guess against the stored indexes; see docs/crypto.md ("Rotating the blind-index secret").
+    """
+    if len(key) != PLATFORM_KEY_LENGTH:
+        raise InvalidIndexKey(f"a blind-index key is {PLATFORM_KEY_LENGTH} bytes")
+    if len(digest) != BLIND_INDEX_LENGTH:
+        raise InvalidAttribute(kind="digest", reason="length")
+    message = context_info("blind-index-rekey", digest)
+    return hmac.new(key, message, hashlib.sha256).digest()[:BLIND_INDEX_LENGTH]
+
+
 def identity_match_keys(
     *, key: bytes, identity: Mapping[str, str | date | None]
 ) -> dict[str, bytes]:

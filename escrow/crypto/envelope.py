@@ -25,7 +25,12 @@ from escrow.crypto.errors import CryptoError
 from escrow.crypto.kdf import context_info, hkdf_sha256
 from escrow.crypto.threshold import MAX_EPOCH, EscrowPublicKey
 
-ENVELOPE_VERSION = 1
+# Version 1 sealed the bare plaintext; version 2 (current) pads it to a bucket first.
+# Both open, so records sealed before padding stay releasable.
+ENVELOPE_VERSION = 2
+_VERSIONS = (1, 2)
+# Padded sizes (2-byte length prefix included); past the last, multiples of it.
+PAD_BUCKETS = (32, 64, 128, 256)
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -91,8 +96,11 @@ class SealedField:
     ephemeral_point: bytes
     wrapped_key: bytes
     ciphertext: bytes
+    version: int = ENVELOPE_VERSION
 
     def __post_init__(self) -> None:
+        if self.version not in _VERSIONS:
+            raise SealedFieldFormatError("unknown sealed field version")
         if not (
             isinstance(self.ephemeral_point, bytes)
             and isinstance(self.wrapped_key, bytes)
@@ -108,14 +116,14 @@ class SealedField:
 
     def to_bytes(self) -> bytes:
         return (
-            bytes((ENVELOPE_VERSION,)) + self.ephemeral_point + self.wrapped_key + self.ciphertext
+            bytes((self.version,)) + self.ephemeral_point + self.wrapped_key + self.ciphertext
         )
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> SealedField:
         if not isinstance(raw, bytes) or len(raw) < _WRAPPED_END + MIN_CIPHERTEXT_BYTES:
             raise SealedFieldFormatError("sealed field is too short")
-        if raw[0] != ENVELOPE_VERSION:
+        if raw[0] not in _VERSIONS:
             raise SealedFieldFormatError("unknown sealed field version")
         ephemeral_point = raw[1:_HEADER_BYTES]
         if not group.point_is_valid(ephemeral_point):
@@ -125,7 +133,30 @@ class SealedField:
             ephemeral_point=ephemeral_point,
             wrapped_key=raw[_HEADER_BYTES:_WRAPPED_END],
             ciphertext=raw[_WRAPPED_END:],
+            version=raw[0],
         )
+
+
+def padded(plaintext: bytes) -> bytes:
+    """`u16 length || plaintext || zeros`, as long as the smallest bucket that fits."""
+    if len(plaintext) > 0xFFFF:
+        raise ValueError("a field is at most 65535 bytes")
+    body = len(plaintext).to_bytes(2, "big") + plaintext
+    step = PAD_BUCKETS[-1]
+    size = next((b for b in PAD_BUCKETS if len(body) <= b), -(-len(body) // step) * step)
+    return body + bytes(size - len(body))
+
+
+def _unpadded(body: bytes) -> bytes:
+    length = int.from_bytes(body[:2], "big")
+    if len(body) < 2 or length > len(body) - 2 or any(body[2 + length :]):
+        raise FieldDecryptionError("field cannot be opened")
+    return body[2 : 2 + length]
+
+
+def _data_aad(aad: bytes, version: int) -> bytes:
+    # Version 2 binds its number, so a padded field relabelled as version 1 fails to open.
+    return aad if version == 1 else aad + bytes((version,))
 
 
 def _wrapping_key(
@@ -140,10 +171,12 @@ def _wrapping_key(
     )
 
 
-def _seal(*, public_point: bytes, aad: bytes, plaintext: bytes) -> SealedField:
+def _seal(*, public_point: bytes, aad: bytes, plaintext: bytes,
+          version: int = ENVELOPE_VERSION) -> SealedField:
     data_key = os.urandom(KEY_BYTES)
     data_nonce = os.urandom(NONCE_BYTES)
-    ciphertext = data_nonce + AESGCM(data_key).encrypt(data_nonce, plaintext, aad)
+    body = plaintext if version == 1 else padded(plaintext)
+    ciphertext = data_nonce + AESGCM(data_key).encrypt(data_nonce, body, _data_aad(aad, version))
     ephemeral_point, shared_point = group.ephemeral_key_agreement(public_point)
     wrapping_key = _wrapping_key(
         shared_point=shared_point,
@@ -154,7 +187,8 @@ def _seal(*, public_point: bytes, aad: bytes, plaintext: bytes) -> SealedField:
     wrap_nonce = os.urandom(NONCE_BYTES)
     wrapped_key = wrap_nonce + AESGCM(wrapping_key).encrypt(wrap_nonce, data_key, aad)
     return SealedField(
-        ephemeral_point=ephemeral_point, wrapped_key=wrapped_key, ciphertext=ciphertext
+        ephemeral_point=ephemeral_point, wrapped_key=wrapped_key, ciphertext=ciphertext,
+        version=version,
     )
 
 
@@ -209,11 +243,12 @@ def field_open(
         data_key = AESGCM(wrapping_key).decrypt(
             sealed.wrapped_key[:NONCE_BYTES], sealed.wrapped_key[NONCE_BYTES:], aad
         )
-        return AESGCM(data_key).decrypt(
-            sealed.ciphertext[:NONCE_BYTES], sealed.ciphertext[NONCE_BYTES:], aad
-        )
+        body = AESGCM(data_key).decrypt(sealed.ciphertext[:NONCE_BYTES],
+                                        sealed.ciphertext[NONCE_BYTES:],
+                                        _data_aad(aad, sealed.version))
     except InvalidTag as exc:
         raise FieldDecryptionError("field cannot be opened") from exc
+    return body if sealed.version == 1 else _unpadded(body)
 
 
 POINT_COMMITMENT_BYTES = 16

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import os
 import sys
 from pathlib import Path
@@ -22,6 +23,13 @@ from escrow.custodian.consent import consent_summary
 from escrow.custodian.errors import CustodianToolError, fail
 from escrow.custodian.logview import log_verifier, state_advance, witness_verifiers
 from escrow.custodian.prompts import read_line, read_secret
+from escrow.custodian.redistribute import (
+    private_file_write,
+    received_load,
+    redistribute_accept,
+    redistribute_deal,
+    transport_keygen,
+)
 from escrow.custodian.service import (
     Service,
     answer_send,
@@ -196,6 +204,98 @@ def cmd_change_passphrase(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_redistribute_keygen(args: argparse.Namespace) -> int:
+    public = transport_keygen(output=Path(args.output))
+    print(f"Transport key written to {args.output}; give the dealers this public key:")
+    print(public)
+    return EXIT_OK
+
+
+def cmd_redistribute_deal(args: argparse.Namespace) -> int:
+    share, public_key = share_open(path=args.share, passphrase=_passphrase(args))
+    written = redistribute_deal(
+        share=share, public_key=public_key, dealers=args.dealers,
+        new_threshold=args.new_threshold, recipient_keys=args.new_custodian,
+        output_dir=Path(args.output_dir),
+    )
+    del share
+    print(f"Dealt to {len(args.new_custodian)} new custodians (threshold {args.new_threshold}):")
+    for path in written:
+        print(f"  {path}")
+    print("Once every new custodian has accepted, destroy your old share file.")
+    return EXIT_OK
+
+
+def _old_public_key(args: argparse.Namespace) -> EscrowPublicKey:
+    try:
+        old_key = EscrowPublicKey.from_dict(json.loads(Path(args.old_public_key).read_bytes()))
+    except (OSError, ValueError, CryptoError) as exc:
+        fail(f"the old public key file is not valid: {exc}")
+    if args.fingerprint and args.fingerprint.lower() != old_key.fingerprint().hex():
+        fail("the old public key is NOT the one with the fingerprint you expect")
+    return old_key
+
+
+def cmd_redistribute_accept(args: argparse.Namespace) -> int:
+    old_key = _old_public_key(args)
+    received = received_load(input_dir=Path(args.input_dir), recipient_index=args.index,
+                             transport_key=Path(args.transport_key))
+    passphrase = read_secret("New share passphrase: ")
+    if read_secret("New share passphrase again: ") != passphrase:
+        fail("the passphrases differ; nothing was written")
+    new_key, data = redistribute_accept(
+        old_public_key=old_key, received=received, recipient_index=args.index,
+        custodian_label=args.label, passphrase=passphrase,
+    )
+    private_file_write(Path(args.output), data)
+    # The sealed sub-shares open with this key alone; without it they are noise.
+    try:
+        Path(args.transport_key).unlink()
+    except OSError:
+        print(f"Warning: delete {args.transport_key} yourself.", file=sys.stderr)
+    print(f"New share {args.index} of {new_key.custodians} (threshold {new_key.threshold}) "
+          f"written to {args.output}; the transport key is deleted.")
+    print(f"New public key fingerprint: {new_key.fingerprint().hex()}")
+    print("Compare it with the other new custodians before the old shares are destroyed.")
+    return EXIT_OK
+
+
+def _index_list(text: str) -> list[int]:
+    parts = text.split(",")
+    if not all(part.strip().isdigit() for part in parts):
+        raise argparse.ArgumentTypeError("must be comma-separated custodian indexes")
+    return [int(part) for part in parts]
+
+
+def _redistribute_options(commands: Any) -> None:
+    parser = commands.add_parser(
+        "redistribute", help="hand the escrow key to new custodians without rebuilding it"
+    )
+    steps = parser.add_subparsers(dest="step", required=True)
+    keygen = steps.add_parser("keygen", help="new custodian: make a single-use transport key")
+    keygen.add_argument("--output", required=True, help="where to write the transport key")
+    keygen.set_defaults(handler=cmd_redistribute_keygen)
+    deal = steps.add_parser("deal", help="current custodian: deal your share to the new set")
+    deal.add_argument("--share", required=True, help="your share file")
+    deal.add_argument("--passphrase-file", help="read the share passphrase from this file")
+    deal.add_argument("--dealers", required=True, type=_index_list,
+                      help="the k dealing custodians' indexes, e.g. 1,3,5")
+    deal.add_argument("--new-threshold", required=True, type=_positive)
+    deal.add_argument("--new-custodian", required=True, action="append", metavar="KEY",
+                      help="a new custodian's transport public key, in index order (repeat)")
+    deal.add_argument("--output-dir", required=True)
+    deal.set_defaults(handler=cmd_redistribute_deal)
+    accept = steps.add_parser("accept", help="new custodian: verify and seal your new share")
+    accept.add_argument("input_dir", help="the directory holding the dealers' files")
+    accept.add_argument("--old-public-key", required=True, help="the escrow key's JSON")
+    accept.add_argument("--fingerprint", help="the old key's fingerprint, published out of band")
+    accept.add_argument("--index", required=True, type=_positive, help="your new index")
+    accept.add_argument("--transport-key", required=True)
+    accept.add_argument("--label", required=True, help="your name on the share file")
+    accept.add_argument("--output", required=True, help="the new share file")
+    accept.set_defaults(handler=cmd_redistribute_accept)
+
+
 # --- arguments ---------------------------------------------------------------------------
 
 
@@ -265,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     change.add_argument("--passphrase-file", help="read the current passphrase from this file")
     change.add_argument("--output", help="write the re-sealed file here (default: replace FILE)")
     change.set_defaults(handler=cmd_change_passphrase)
+    _redistribute_options(commands)
     return parser
 
 

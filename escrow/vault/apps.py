@@ -11,6 +11,6 @@ class VaultConfig(AppConfig):
     def ready(self) -> None:
         # Not a cycle: problems imports the models, which Django loads only after every
         # AppConfig is created, so the import has to wait for ready().
-        from escrow.vault import problems
+        from escrow.vault import checks, problems  # noqa: F401  (checks: system checks)
 
         problems.register()

@@ -69,6 +69,9 @@ class Enrolment(models.Model):
     pseudonym = models.CharField(max_length=32, unique=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     key_epoch = models.PositiveIntegerField()
+    # The pseudonym secret version it was derived under: pseudonyms are public handles
+    # and never re-derived, so this records provenance across secret rotations.
+    pseudonym_version = models.PositiveSmallIntegerField(default=1)
     sealed_fields = models.JSONField(null=True, blank=True)
     # What the identity rests on; provider and level are not personal, the provider's
     # own reference for the person is, so it is sealed like any identity field.
@@ -105,12 +108,43 @@ class BlindIndex(models.Model):
     enrolment = models.ForeignKey(Enrolment, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=16)
     digest = models.BinaryField(max_length=32)
+    # The blind-index secret version of `digest`; see BlindIndexRotation.
+    version = models.PositiveSmallIntegerField(default=1)
 
     class Meta:
-        indexes = [models.Index(fields=["platform", "digest"], name="blind_index_lookup")]
+        indexes = [
+            models.Index(fields=["platform", "digest"], name="blind_index_lookup"),
+            # What a rotation batch reads: the next rows still under the old version.
+            models.Index(fields=["version", "id"], name="blind_index_version"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} index"
+
+
+class BlindIndexRotation(models.Model):
+    """One rotation of the blind-index secret, and its progress (so it can be resumed).
+
+    While unfinished, both versions are live; once finished, `from_version` is retired.
+    """
+
+    to_version = models.PositiveSmallIntegerField(primary_key=True)
+    from_version = models.PositiveSmallIntegerField()
+    rows_total = models.PositiveBigIntegerField(default=0)
+    rows_done = models.PositiveBigIntegerField(default=0)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(to_version__gt=models.F("from_version")),
+                name="blind_index_rotation_moves_forward",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"blind-index rotation {self.from_version} -> {self.to_version}"
 
 
 class LegalHold(models.Model):

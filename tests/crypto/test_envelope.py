@@ -21,6 +21,7 @@ from escrow.crypto.envelope import (
     InvalidFieldContext,
     SealedField,
     SealedFieldFormatError,
+    _seal,
     field_open,
     field_seal,
     field_seal_many,
@@ -82,13 +83,45 @@ def test_round_trip(plaintext: bytes) -> None:
 def test_byte_layout() -> None:
     sealed = seal(b"x" * 10)
     raw = sealed.to_bytes()
-    assert raw[0] == ENVELOPE_VERSION == 1
+    assert raw[0] == ENVELOPE_VERSION == 2
     assert raw[1:33] == sealed.ephemeral_point
     assert raw[33:93] == sealed.wrapped_key
     assert raw[93:] == sealed.ciphertext
     assert len(sealed.wrapped_key) == 12 + 32 + 16
-    assert len(sealed.ciphertext) == 12 + 10 + 16
-    assert len(raw) == 1 + 32 + 60 + 38
+    assert len(sealed.ciphertext) == 12 + 32 + 16  # 2 + 10 bytes padded to the first bucket
+    assert len(raw) == 1 + 32 + 60 + 60
+
+
+@pytest.mark.parametrize(("sizes", "padded_to"), [
+    ((0, 1, 12, 30), 32), ((31, 40, 62), 64), ((63, 126), 128), ((127, 254), 256),
+    ((255, 300, 510), 512), ((511,), 768),
+])
+def test_ciphertext_length_reveals_only_the_bucket(sizes: tuple[int, ...], padded_to: int
+                                                   ) -> None:
+    for size in sizes:
+        sealed = seal(b"a" * size)
+        assert len(sealed.ciphertext) == 12 + padded_to + 16
+        assert open_(sealed) == b"a" * size
+
+
+def test_a_field_sealed_before_padding_still_opens() -> None:
+    public_key, _ = escrow_key(CONTEXT.epoch)
+    old = _seal(public_point=public_key.public_point, aad=CONTEXT.aad(),
+                plaintext=b"Ada Lovelace", version=1)
+    raw = old.to_bytes()
+    assert raw[0] == 1
+    assert len(old.ciphertext) == 12 + 12 + 16  # version 1: the bare length
+    assert open_(SealedField.from_bytes(raw)) == b"Ada Lovelace"
+
+
+def test_a_padded_field_relabelled_as_version_one_does_not_open() -> None:
+    raw = bytearray(seal().to_bytes())
+    raw[0] = 1
+    with pytest.raises(FieldDecryptionError):
+        open_(SealedField.from_bytes(bytes(raw)))
+    raw[0] = 3
+    with pytest.raises(SealedFieldFormatError):
+        SealedField.from_bytes(bytes(raw))
 
 
 def test_every_seal_uses_a_fresh_point_key_and_nonce() -> None:

@@ -106,6 +106,7 @@ def _settings_in_subprocess(env: dict[str, str]) -> subprocess.CompletedProcess[
 def test_production_refuses_to_start_without_the_log_key() -> None:
     base = {
         "ESCROW_ENV": "production", "SECRET_KEY": "x" * 50, "ESCROW_SERVICE_SECRET": "y" * 50,
+        "ESCROW_TOTP_SEED_KEY": "z" * 50,
         "REDIS_URL": "redis://127.0.0.1:6379/15", "ESCROW_LOG_ORIGIN": "escrow.example.org/log",
     }
     result = _settings_in_subprocess(base)

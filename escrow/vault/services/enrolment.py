@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import AutoField
 from django.db.models.sql import InsertQuery
@@ -18,7 +19,6 @@ from django.utils import timezone
 
 from accounts.models import Platform, WebhookEventType
 from accounts.services import webhook_event_enqueue
-from escrow.crypto.blind_index import identity_match_keys
 from escrow.crypto.encoding import b64encode
 from escrow.crypto.envelope import FieldContext, field_seal, point_commitment
 from escrow.crypto.pseudonym import pseudonym_derive
@@ -27,6 +27,10 @@ from escrow.log.events import Actor, event_prepare, event_record
 from escrow.vault.identity import Evidence, Identity, match_attributes, sealed_field_values
 from escrow.vault.models import BlindIndex, Enrolment
 from escrow.vault.selectors import enrolment_legal_hold_active, escrow_key_active
+from escrow.vault.services.secret_versions import (
+    blind_index_versions,
+    identity_match_keys_versioned,
+)
 
 # A person enrolled more often than this is reported as a match of at most this many.
 MAX_REPORTED_MATCHES = 50
@@ -83,8 +87,11 @@ class _SealedEnrolment:
     sealed_fields: dict[str, str]
     # field name -> hex commitment to the field's ephemeral point, logged at enrolment.
     point_commitments: dict[str, str]
-    # blind index kind -> digest
-    match_keys: dict[str, bytes]
+    pseudonym_version: int
+    # blind-index secret version -> kind -> digest, for every live version
+    match_keys: dict[int, dict[str, bytes]]
+    # the version the new indexes are stored under
+    match_version: int
 
 
 def _identity_seal(
@@ -95,8 +102,11 @@ def _identity_seal(
     public_key = escrow_key_active()
     record_id = uuid.uuid4()
     platform_id = str(platform.id)
+    pseudonym_version = settings.ESCROW_PSEUDONYM_SECRET_VERSION
     pseudonym = pseudonym_derive(
-        platform_key=platform_key(platform_id=platform_id, purpose="pseudonym"),
+        platform_key=platform_key(
+            platform_id=platform_id, purpose="pseudonym", version=pseudonym_version
+        ),
         record_id=record_id.bytes,
     )
     sealed: dict[str, str] = {}
@@ -111,13 +121,14 @@ def _identity_seal(
         point_commitments[name] = point_commitment(
             context=context, ephemeral_point=envelope.ephemeral_point
         ).hex()
-    match_keys = identity_match_keys(
-        key=platform_key(platform_id=platform_id, purpose="blind-index"),
-        identity=match_attributes(identity),
+    versions = blind_index_versions()
+    match_keys = identity_match_keys_versioned(
+        platform_id=platform_id, identity=match_attributes(identity), versions=versions
     )
     return _SealedEnrolment(
         record_id=record_id, pseudonym=pseudonym, epoch=public_key.epoch, sealed_fields=sealed,
-        point_commitments=point_commitments, match_keys=match_keys,
+        point_commitments=point_commitments, pseudonym_version=pseudonym_version,
+        match_keys=match_keys, match_version=versions.write,
     )
 
 
@@ -129,7 +140,10 @@ def _matches_earlier(*, platform: Platform, sealed: _SealedEnrolment) -> list[tu
     it runs inside the write's transaction, so this costs no guarantee. Written in SQL
     because building the same query with the ORM took more time than running it.
     """
-    digests = list(sealed.match_keys.values())
+    # Every live version, and only those: during a rotation an earlier identity's indexes
+    # may be under either, and an index left under a retired version is never asked for
+    # (indexes of different versions are independent PRF outputs).
+    digests = [d for keys in sealed.match_keys.values() for d in keys.values()]
     if not digests:
         return []
     platform_id = BlindIndex._meta.get_field("platform").get_db_prep_value(platform.id, connection)
@@ -186,6 +200,7 @@ def _enrolment_insert(
         id=sealed.record_id,
         platform=platform,
         pseudonym=sealed.pseudonym,
+        pseudonym_version=sealed.pseudonym_version,
         key_epoch=sealed.epoch,
         sealed_fields=sealed.sealed_fields,
         evidence_provider=evidence.provider,
@@ -196,8 +211,9 @@ def _enrolment_insert(
         created_at=now,
     )
     blind_indexes = [
-        BlindIndex(platform=platform, enrolment=enrolment, kind=kind, digest=digest)
-        for kind, digest in sealed.match_keys.items()
+        BlindIndex(platform=platform, enrolment=enrolment, kind=kind, digest=digest,
+                   version=sealed.match_version)
+        for kind, digest in sealed.match_keys[sealed.match_version].items()
     ]
     result = _answer_from(enrolment, matches)
     event = event_prepare(

@@ -25,6 +25,7 @@ class Command(BaseCommand):
             "ESCROW_ENV=development",
             f"SECRET_KEY={secrets.token_urlsafe(48)}",
             f"ESCROW_SERVICE_SECRET={secrets.token_urlsafe(48)}",
+            f"ESCROW_TOTP_SEED_KEY={secrets.token_urlsafe(48)}",
             f"DATABASE_URL=sqlite:///{folder}/db.sqlite3",
             "CELERY_TASK_ALWAYS_EAGER=true",
             # A fresh Ed25519 key signs this demo's audit log checkpoints.
