@@ -21,10 +21,10 @@ from escrow.custodian.challenge import VerifiedChallenge, challenge_verify
 from escrow.custodian.config import ToolConfig, config_load, default_config_path
 from escrow.custodian.consent import consent_summary
 from escrow.custodian.errors import CustodianToolError, fail
+from escrow.custodian.files import private_file_write
 from escrow.custodian.logview import log_verifier, state_advance, witness_verifiers
 from escrow.custodian.prompts import read_line, read_secret
 from escrow.custodian.redistribute import (
-    private_file_write,
     received_load,
     redistribute_accept,
     redistribute_deal,

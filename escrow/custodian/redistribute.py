@@ -13,8 +13,6 @@ which makes the sealed sub-shares unreadable.
 from __future__ import annotations
 
 import base64
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,23 +34,7 @@ from escrow.crypto.redistribution import (
 from escrow.crypto.sharefile import WeakPassphrase, share_file_seal
 from escrow.crypto.threshold import CustodianShare, EscrowPublicKey
 from escrow.custodian.errors import fail
-
-
-def private_file_write(path: Path, data: bytes) -> None:
-    """Write `data` readable by its owner only, replacing `path` in one rename."""
-    try:
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".escrow-")
-    except OSError as exc:
-        fail(f"cannot write {path.name}: {exc.strerror}")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        fail(f"cannot write {path.name}: {exc.strerror}")
+from escrow.custodian.files import private_file_write
 
 
 def _read(path: Path) -> bytes:

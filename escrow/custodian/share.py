@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from escrow.crypto.sharefile import (
@@ -21,6 +19,7 @@ from escrow.crypto.threshold import (
 )
 from escrow.custodian.challenge import VerifiedChallenge
 from escrow.custodian.errors import fail
+from escrow.custodian.files import private_file_write
 
 
 def _read(path: str) -> bytes:
@@ -59,17 +58,7 @@ def share_reseal(*, path: str, passphrase: str, new_passphrase: str, output: str
         fail("the passphrase does not open this share file (or the file was altered)")
     except (ShareFileFormatError, ShareVerificationError, InvalidPublicKey) as exc:
         fail(f"the share file is not valid: {exc}")
-    target = Path(output)
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".share-")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(resealed)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        fail(f"cannot write the share file: {exc.strerror}")
+    private_file_write(Path(output), resealed)
 
 
 def share_check_release(
