@@ -33,7 +33,10 @@ def _watch(page: Any) -> list[str]:
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+    # a fetch the browser abandons because the page moved on (the favicon of a page left
+    # at once) is the browser's choice, not the server failing
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} ({r.failure})")
+            if r.failure != "net::ERR_ABORTED" else None)
     page.on("response", lambda r: problems.append(f"{r.status}: {r.url}")
             if r.status >= 400 else None)
     return problems
