@@ -15,9 +15,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import Agency
 from escrow.log.models import AuditEvent
 from escrow.vault.models import CustodianKey
-from escrow.vault.selectors import escrow_key_active_row
 from legal_requests.models import Approval, CustodianResponse, DisclosureRequest
 from legal_requests.selectors import (
+    EpochProgress,
     disclosure_list_for_staff,
     disclosure_release_fields,
     legal_basis_list,
@@ -155,9 +155,17 @@ class CustodianRelease:
     threshold: int | None
     partials_in: int
     refusals: int
-    my_answer: str  # "partial", "refusal" or "" (not answered yet)
+    my_answer: str  # "partial", "refusal" or "" (not every share of theirs answered yet)
     release_log_index: int | None
     prepared_at: datetime | None
+    # Each escrow key epoch the request needs (records keep the epoch they were sealed
+    # under), and those of them the custodian holds a share of and has not answered.
+    epochs: tuple[EpochProgress, ...] = ()
+    my_pending_epochs: tuple[int, ...] = ()
+
+    @property
+    def can_answer(self) -> bool:
+        return self.waiting and bool(self.my_pending_epochs)
 
     @property
     def waiting(self) -> bool:
@@ -177,14 +185,25 @@ def custodian_release_requests() -> QuerySet[DisclosureRequest]:
 def custodian_release_rows(*, disclosures: list[DisclosureRequest],
                            custodian: User) -> list[CustodianRelease]:
     """Each request's coverage and progress (k of n partials) and `custodian`'s own answer."""
-    mine = dict(CustodianResponse.objects.filter(request__in=disclosures, custodian=custodian)
-                .values_list("request_id", "partial"))
+    held = dict(CustodianKey.objects.filter(user=custodian)
+                .values_list("escrow_key_id", "index"))
+    mine: dict[Any, dict[int, bool]] = {}
+    for request_id, epoch, index, partial_null in (
+        CustodianResponse.objects.filter(request__in=disclosures, custodian=custodian)
+        .annotate(partial_null=Q(partial__isnull=True))
+        .values_list("request_id", "key_epoch", "custodian_index", "partial_null")
+    ):
+        if held.get(epoch) == index:
+            mine.setdefault(request_id, {})[epoch] = not partial_null
     rows = []
     for disclosure in disclosures:
         status = release_status_get(disclosure=disclosure)
+        answered = mine.get(disclosure.pk, {})
+        mine_needed = [p.epoch for p in status.epochs if p.epoch in held]
+        pending = tuple(e for e in mine_needed if e not in answered)
         answer = ""
-        if disclosure.pk in mine:
-            answer = "refusal" if mine[disclosure.pk] is None else "partial"
+        if mine_needed and not pending:
+            answer = "partial" if any(answered[e] for e in mine_needed) else "refusal"
         rows.append(CustodianRelease(
             request_id=str(disclosure.pk), reference=disclosure.reference,
             state=disclosure.state, state_label=disclosure.get_state_display(),
@@ -195,22 +214,27 @@ def custodian_release_rows(*, disclosures: list[DisclosureRequest],
             threshold=status.threshold, partials_in=status.partials_in,
             refusals=status.refusals, my_answer=answer,
             release_log_index=status.release_log_index, prepared_at=status.prepared_at,
+            epochs=status.epochs, my_pending_epochs=pending,
         ))
     return rows
 
 
 @dataclass(frozen=True)
-class CustodianShare:
-    index: int | None  # the custodian's share of the active key; None if they hold none
-    threshold: int | None
-    custodians: int | None
+class HeldShare:
+    epoch: int
+    index: int
+    threshold: int
+    custodians: int
+    is_active: bool
 
 
-def custodian_share_get(*, custodian: User) -> CustodianShare:
-    """Which share of the active escrow key `custodian` holds, of how many, k needed."""
-    key = escrow_key_active_row()
-    if key is None:
-        return CustodianShare(index=None, threshold=None, custodians=None)
-    held = CustodianKey.objects.filter(escrow_key=key, user=custodian).first()
-    return CustodianShare(index=held.index if held else None, threshold=key.threshold,
-                          custodians=key.custodian_count)
+def custodian_shares_held(*, custodian: User) -> list[HeldShare]:
+    """The shares `custodian` holds, newest epoch first: the active key's for new records,
+    older epochs' for the records sealed before a later ceremony."""
+    return [
+        HeldShare(epoch=key.escrow_key.epoch, index=key.index,
+                  threshold=key.escrow_key.threshold,
+                  custodians=key.escrow_key.custodian_count, is_active=key.escrow_key.is_active)
+        for key in CustodianKey.objects.filter(user=custodian).select_related("escrow_key")
+        .order_by("-escrow_key__epoch")
+    ]

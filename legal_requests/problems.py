@@ -7,7 +7,14 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from escrow.api.problems import problem_register
 from legal_requests import selectors
 from legal_requests.services import intake, review
-from legal_requests.services.release import delivery, items, partials, preconditions, reissue
+from legal_requests.services.release import (
+    challenge,
+    delivery,
+    items,
+    partials,
+    preconditions,
+    reissue,
+)
 
 
 def register() -> None:
@@ -67,7 +74,7 @@ def _register_review() -> None:
 
 def _register_release() -> None:
     problem_register(preconditions.NotAShareHolder, status=403, code="not_a_share_holder",
-                     title="Only holders of a share of the active escrow key take part")
+                     title="Only holders of a share of an epoch the request needs take part")
     problem_register(preconditions.ReleaseSeparationOfDuties, status=403,
                      code="separation_of_duties",
                      title="Whoever filed, reviewed or decided a request cannot also release it")
@@ -78,8 +85,10 @@ def _register_release() -> None:
     problem_register(preconditions.ApprovalNotCheckpointed, status=503,
                      code="approval_not_checkpointed",
                      title="The approval is not yet in a signed log checkpoint")
-    problem_register(items.ReleaseEpochMismatch, status=409, code="epoch_mismatch",
-                     title="A target was sealed under another escrow key epoch")
+    problem_register(items.ReleaseEpochMissing, status=409, code="epoch_missing",
+                     title="A target was sealed under an escrow key epoch that is not registered")
+    problem_register(challenge.EpochNotNeeded, status=404, code="epoch_not_needed",
+                     title="The request needs no answer under this escrow key epoch")
     problem_register(partials.PartialMalformed, status=400, code="partial_malformed",
                      title="The partial decryption is malformed")
     problem_register(partials.PartialRejected, status=422, code="partial_rejected",

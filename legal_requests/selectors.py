@@ -9,13 +9,13 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from accounts.models import Agency
 from accounts.roles import Role
 from escrow.log.models import AuditEvent
 from escrow.vault.identity import IDENTITY_FIELDS
-from escrow.vault.selectors import escrow_key_active_row
+from escrow.vault.models import EscrowKey
 from legal_requests.models import (
     Approval,
     CustodianResponse,
@@ -131,6 +131,20 @@ def disclosure_target_list(disclosure: DisclosureRequest) -> list[RequestTarget]
     )
 
 
+def disclosure_release_epochs(disclosure: DisclosureRequest) -> list[int]:
+    """The escrow key epochs whose custodians must answer: those of the targets that hold
+    at least one approved field (erased records and fields never supplied need no one)."""
+    fields = set(disclosure_release_fields(disclosure))
+    epochs = {
+        epoch
+        for epoch, sealed in disclosure.targets.values_list(
+            "enrolment__key_epoch", "enrolment__sealed_fields"
+        )
+        if sealed and fields & set(sealed)
+    }
+    return sorted(epochs)
+
+
 def staff_with_role(role: Role) -> QuerySet[User]:
     return User.objects.filter(groups__name=str(role), is_active=True).distinct().order_by("pk")
 
@@ -145,6 +159,52 @@ def custodian_partials_valid(
     return CustodianResponse.objects.filter(
         request=disclosure, key_epoch=epoch, partial__isnull=False
     ).order_by("custodian_index")
+
+
+@dataclass(frozen=True)
+class EpochProgress:
+    """How far one escrow key epoch's custodians are with a release."""
+
+    epoch: int
+    threshold: int
+    partials_in: int
+    refusals: int
+
+    @property
+    def complete(self) -> bool:
+        return self.partials_in >= self.threshold
+
+
+def release_epoch_progress(
+    *, disclosure: DisclosureRequest, epochs: list[int] | None = None
+) -> list[EpochProgress]:
+    """Each epoch's answers so far, in epoch order: by default the epochs the request
+    needs and any that answered already (a target erased after its release still shows)."""
+    answered = CustodianResponse.objects.filter(request=disclosure)
+    if epochs is None:
+        epochs = sorted(
+            set(disclosure_release_epochs(disclosure))
+            | set(answered.values_list("key_epoch", flat=True))
+        )
+    counts = {
+        row["key_epoch"]: row
+        for row in answered.filter(key_epoch__in=epochs).values("key_epoch").annotate(
+            partials=Count("pk", filter=Q(partial__isnull=False)),
+            refusals=Count("pk", filter=Q(partial__isnull=True)),
+        )
+    }
+    thresholds = dict(
+        EscrowKey.objects.filter(epoch__in=epochs).values_list("epoch", "threshold")
+    )
+    return [
+        EpochProgress(
+            epoch=epoch, threshold=thresholds[epoch],
+            partials_in=counts.get(epoch, {}).get("partials", 0),
+            refusals=counts.get(epoch, {}).get("refusals", 0),
+        )
+        for epoch in epochs
+        if epoch in thresholds
+    ]
 
 
 @dataclass(frozen=True)
@@ -176,6 +236,8 @@ class ReleaseStatus:
     request_id: str
     reference: str
     state: str
+    # Summed over the epochs the request needs; partials beyond an epoch's own threshold
+    # do not count, so partials_in == threshold exactly when every epoch is complete.
     threshold: int | None
     partials_in: int
     refusals: int
@@ -189,6 +251,7 @@ class ReleaseStatus:
     # The latest download-secret mail, for a package sealed under a secret: pending,
     # sent, dead (given up: an approver can reissue) or cancelled; and its attempts.
     download_secret_mail: dict[str, Any] | None = None
+    epochs: tuple[EpochProgress, ...] = ()
 
 
 def _download_secret_mail(disclosure: DisclosureRequest) -> dict[str, Any] | None:
@@ -204,19 +267,16 @@ def _download_secret_mail(disclosure: DisclosureRequest) -> dict[str, Any] | Non
 
 def release_status_get(*, disclosure: DisclosureRequest) -> ReleaseStatus:
     """No personal data: counts, states, times and the reason of the last failed attempt."""
-    key = escrow_key_active_row()
-    responses = CustodianResponse.objects.filter(
-        request=disclosure, key_epoch=key.epoch if key else -1
-    )
+    epochs = release_epoch_progress(disclosure=disclosure)
     abort = release_last_abort(disclosure=disclosure)
     release = Release.objects.filter(request=disclosure).first()
     return ReleaseStatus(
         request_id=str(disclosure.pk),
         reference=disclosure.reference,
         state=disclosure.state,
-        threshold=key.threshold if key else None,
-        partials_in=responses.filter(partial__isnull=False).count(),
-        refusals=responses.filter(partial__isnull=True).count(),
+        threshold=sum(e.threshold for e in epochs) if epochs else None,
+        partials_in=sum(min(e.partials_in, e.threshold) for e in epochs),
+        refusals=sum(e.refusals for e in epochs),
         last_abort_reason=abort.reason if abort else None,
         last_abort_at=abort.occurred_at if abort else None,
         release_log_index=release.log_index if release else None,
@@ -225,4 +285,5 @@ def release_status_get(*, disclosure: DisclosureRequest) -> ReleaseStatus:
         download_expires_at=release.download_expires_at if release else None,
         platforms_notified_at=release.platforms_notified_at if release else None,
         download_secret_mail=_download_secret_mail(disclosure),
+        epochs=tuple(epochs),
     )

@@ -27,8 +27,8 @@ class CustodianReleasesPage(StaffPage):
                                                 custodian=request.user)  # type: ignore[arg-type]
         return render(request, "console/custodian/releases.html", {
             "releases_page": page, "rows": rows,
-            "waiting": sum(1 for r in rows if r.waiting and not r.my_answer),
-            "share": selectors.custodian_share_get(custodian=request.user),  # type: ignore[arg-type]
+            "waiting": sum(1 for r in rows if r.can_answer),
+            "shares": selectors.custodian_shares_held(custodian=request.user),  # type: ignore[arg-type]
             # The tool's --server: this service, as the custodian's browser reached it.
             "server": request.build_absolute_uri("/").rstrip("/"),
             "log_key": log_identity().verifier_key,

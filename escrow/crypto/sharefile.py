@@ -247,8 +247,21 @@ def _b64_field(value: object, length: int | None, what: str) -> bytes:
     return raw
 
 
-def share_file_open(*, data: bytes, passphrase: str) -> tuple[CustodianShare, EscrowPublicKey]:
-    """Decrypt a share file and run the Feldman check against the key it carries."""
+@dataclass(frozen=True)
+class ShareFileHeader:
+    """What a share file says of itself in the clear: checked for consistency, but
+    authenticated only when the passphrase opens the file (share_file_open)."""
+
+    label: str
+    epoch: int
+    index: int
+    public_key: EscrowPublicKey
+    fingerprint: bytes
+    document: dict[str, Any]
+
+
+def share_file_header(data: bytes) -> ShareFileHeader:
+    """The file's format, label, epoch, index and public key, without the passphrase."""
     if not isinstance(data, bytes) or len(data) > MAX_FILE_BYTES:
         raise ShareFileFormatError("share file is too large")
     try:
@@ -284,6 +297,15 @@ def share_file_open(*, data: bytes, passphrase: str) -> tuple[CustodianShare, Es
     fingerprint = public_key.fingerprint()
     if document["public_key_fingerprint"] != fingerprint.hex():
         raise ShareFileFormatError("public key fingerprint does not match the public key")
+    return ShareFileHeader(label=label, epoch=epoch, index=index, public_key=public_key,
+                           fingerprint=fingerprint, document=document)
+
+
+def share_file_open(*, data: bytes, passphrase: str) -> tuple[CustodianShare, EscrowPublicKey]:
+    """Decrypt a share file and run the Feldman check against the key it carries."""
+    header = share_file_header(data)
+    document, label, epoch, index = header.document, header.label, header.epoch, header.index
+    public_key, fingerprint = header.public_key, header.fingerprint
 
     kdf = _object(
         document["kdf"], {"algorithm", "memory_kib", "iterations", "lanes", "salt"}, "kdf"

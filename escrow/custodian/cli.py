@@ -37,7 +37,7 @@ from escrow.custodian.service import (
     tiles_reader,
     token_request,
 )
-from escrow.custodian.share import share_check_release, share_open, share_reseal
+from escrow.custodian.share import share_check_release, share_epoch, share_open, share_reseal
 
 # The tool's own package (packages/escrow-custodian) on a custodian's machine; the whole
 # service where it was installed with the server.
@@ -92,8 +92,11 @@ def _config(args: argparse.Namespace) -> ToolConfig:
     return config_load(default_config_path(), required=False)
 
 
-def _challenge_verified(service: Service, args: argparse.Namespace) -> VerifiedChallenge:
-    """The challenge, checked; with a config file, also against the last checkpoint seen."""
+def _challenge_verified(
+    service: Service, args: argparse.Namespace, *, epoch: int | None
+) -> VerifiedChallenge:
+    """The challenge for escrow key `epoch`, checked; with a config file, also against the
+    last checkpoint seen."""
     config = _config(args)
     log_key = args.log_key or config.log_key
     if not log_key:
@@ -104,7 +107,8 @@ def _challenge_verified(service: Service, args: argparse.Namespace) -> VerifiedC
         print("Warning: no witness keys are configured, so this checkpoint is trusted on the "
               "log key alone (see docs/custodian-tool.md).", file=sys.stderr)
     verified = challenge_verify(
-        challenge_fetch(service, request_id=args.request_id), request_id=args.request_id,
+        challenge_fetch(service, request_id=args.request_id, epoch=epoch),
+        request_id=args.request_id,
         log_key=log_key, log_origin=args.log_origin or config.log_origin,
         witnesses=witnesses, witness_quorum=quorum,
     )
@@ -141,13 +145,16 @@ def _accepted_report(answer: Any) -> None:
 
 def cmd_show(args: argparse.Namespace) -> int:
     service = _authenticated(args)
-    print(consent_summary(_challenge_verified(service, args)))
+    print(consent_summary(_challenge_verified(service, args, epoch=args.epoch)))
     return EXIT_OK
 
 
 def cmd_release(args: argparse.Namespace) -> int:
+    # The points to answer are those sealed under the share file's own epoch: a request
+    # may span epochs, each answered by its own custodians.
+    epoch = share_epoch(args.share)
     service = _authenticated(args)
-    verified = _challenge_verified(service, args)
+    verified = _challenge_verified(service, args, epoch=epoch)
     print(consent_summary(verified))
     if not args.yes:
         answer = read_line("Release your partial decryption for this request? [y/N] ")
@@ -342,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser("show", help="verify and show a request; upload nothing")
     _log_options(show)
+    show.add_argument("--epoch", type=_positive,
+                      help="the escrow key epoch to show the points of, for a request whose "
+                           "records span epochs (default: the first you have not answered)")
     show.set_defaults(handler=cmd_show)
 
     refuse = commands.add_parser("refuse", help="decline to take part, with a reason")

@@ -20,7 +20,10 @@ def consent_summary(verified: VerifiedChallenge) -> str:
         f"  Pseudonyms:        {request.get('pseudonym_count')}",
         f"  Authority expires: {request.get('expires_at')}",
         f"  Emergency:         {'YES' if request.get('is_emergency') else 'no'}",
-        f"  Points to decrypt: {len(verified.points)}",
+        f"  Escrow key epoch:  {verified.epoch} (you hold share {verified.custodian_index})",
+        f"  Points to decrypt: {len(verified.points)}, of "
+        f"{len({item['record_id'] for item in verified.items})} record(s) sealed under "
+        f"this epoch",
         "",
         f"Checked: the approval is entry {verified.approval_log_index} of the log "
         f"'{verified.checkpoint.origin}', under its signed checkpoint of size "

@@ -112,12 +112,16 @@ def _release_path(request_id: str, resource: str) -> str:
     return f"/api/v1/releases/{urllib.parse.quote(request_id)}/{resource}"
 
 
-def challenge_fetch(service: Service, *, request_id: str) -> Any:
-    """The release challenge, unchecked: `challenge_verify` decides whether to believe it."""
+def challenge_fetch(service: Service, *, request_id: str, epoch: int | None = None) -> Any:
+    """The release challenge for escrow key `epoch` (the server's choice if None),
+    unchecked: `challenge_verify` decides whether to believe it."""
+    path = _release_path(request_id, "challenge")
+    if epoch is not None:
+        path += f"?epoch={epoch}"
     deadline = time.monotonic() + CHECKPOINT_PATIENCE_SECONDS
     while True:
         try:
-            return service.get(_release_path(request_id, "challenge"))
+            return service.get(path)
         except ServiceRefused as exc:
             # A fresh approval is in the log within seconds; wait for its checkpoint.
             if exc.code != "approval_not_checkpointed" or time.monotonic() > deadline:

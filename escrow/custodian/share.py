@@ -8,6 +8,7 @@ from escrow.crypto.sharefile import (
     ShareFileFormatError,
     WeakPassphrase,
     WrongPassphrase,
+    share_file_header,
     share_file_open,
     share_file_reseal,
 )
@@ -39,6 +40,15 @@ def share_open(*, path: str, passphrase: str) -> tuple[CustodianShare, EscrowPub
     except ShareVerificationError as exc:
         fail(f"the share FAILS the Feldman check: {exc}")
     except (ShareFileFormatError, InvalidPublicKey) as exc:
+        fail(f"the share file is not valid: {exc}")
+
+
+def share_epoch(path: str) -> int:
+    """The escrow key epoch a share file is for, read without its passphrase (the file
+    is authenticated when it is opened, and checked against the challenge then)."""
+    try:
+        return share_file_header(_read(path)).epoch
+    except ShareFileFormatError as exc:
         fail(f"the share file is not valid: {exc}")
 
 

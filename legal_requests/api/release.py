@@ -17,7 +17,7 @@ from accounts.authentication import StaffTokenAuthentication
 from accounts.permissions import AgencyKey, HasRole
 from accounts.principals import required_agency, required_staff
 from accounts.roles import Role
-from escrow.api.serializers import StrictSerializer
+from escrow.api.serializers import StrictSerializer, query_once
 from escrow.crypto.encoding import b64encode
 from legal_requests.selectors import (
     disclosure_get_for_agency,
@@ -77,6 +77,28 @@ class ReleaseCustodianOutput(serializers.Serializer):
     index = serializers.IntegerField(help_text="The caller's share index")
 
 
+class ReleaseEpochOutput(serializers.Serializer):
+    epoch = serializers.IntegerField()
+    threshold = serializers.IntegerField(help_text="Partials this epoch needs")
+    partials_in = serializers.IntegerField()
+    refusals = serializers.IntegerField()
+    complete = serializers.BooleanField()
+
+
+class ReleaseChallengeEpochOutput(ReleaseEpochOutput):
+    your_index = serializers.IntegerField(
+        allow_null=True, help_text="The caller's share index in this epoch, null if none"
+    )
+
+
+class ReleaseChallengeQuery(StrictSerializer):
+    epoch = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**31 - 1,
+        help_text="Which escrow key epoch to answer for (default: the first one you hold a "
+                  "share of and have not answered)",
+    )
+
+
 class ReleaseApprovalProofOutput(serializers.Serializer):
     log_index = serializers.IntegerField()
     tree_size = serializers.IntegerField()
@@ -109,7 +131,11 @@ class ReleaseChallengeOutput(serializers.Serializer):
     context = ReleaseContextOutput()  # type: ignore[assignment]
     escrow_key = ReleaseEscrowKeyOutput()
     custodian = ReleaseCustodianOutput()
-    partials_in = serializers.IntegerField()
+    partials_in = serializers.IntegerField(help_text="Partials in for this challenge's epoch")
+    epochs = ReleaseChallengeEpochOutput(
+        many=True, help_text="Every epoch the request needs: a record keeps the epoch it was "
+                             "sealed under, and each epoch's own custodians answer for it",
+    )
     approval = ReleaseApprovalProofOutput()
     record_ids = serializers.ListField(child=serializers.UUIDField())
     enrolments = ReleaseEnrolmentProofOutput(many=True)
@@ -149,9 +175,14 @@ class ReleaseStatusOutput(serializers.Serializer):
     request_id = serializers.UUIDField()
     reference = serializers.CharField()
     state = serializers.CharField()
-    threshold = serializers.IntegerField(allow_null=True)
-    partials_in = serializers.IntegerField()
+    threshold = serializers.IntegerField(
+        allow_null=True, help_text="Partials needed, summed over the epochs the request needs"
+    )
+    partials_in = serializers.IntegerField(
+        help_text="Partials in, each epoch counted up to its own threshold"
+    )
     refusals = serializers.IntegerField()
+    epochs = ReleaseEpochOutput(many=True)
     last_abort_reason = serializers.CharField(
         allow_null=True,
         help_text="Why the last attempt released nothing (log_unavailable, authority_expired, "
@@ -211,6 +242,11 @@ def challenge_document(challenge: ReleaseChallenge) -> dict[str, Any]:
         },
         "custodian": {"index": challenge.custodian_index},
         "partials_in": challenge.responses_in,
+        "epochs": [
+            {"epoch": p.epoch, "threshold": p.threshold, "partials_in": p.partials_in,
+             "refusals": p.refusals, "complete": p.complete, "your_index": index}
+            for p, index in challenge.epochs
+        ],
         "approval": {
             "log_index": proof.log_index,
             "tree_size": proof.tree_size,
@@ -273,12 +309,15 @@ class ReleaseChallengeApi(APIView):
             "the ciphertexts), the request summary, the release context and the signed "
             "checkpoint with the inclusion proof of the approval event. See docs/release.md."
         ),
+        parameters=[ReleaseChallengeQuery],
         responses={200: ReleaseChallengeOutput},
     )
     def get(self, request: Request, request_id: UUID) -> Response:
+        query = ReleaseChallengeQuery(data=query_once(request))
+        query.is_valid(raise_exception=True)
         challenge = release_challenge_get(
             disclosure=disclosure_get_for_staff(disclosure_id=request_id),
-            custodian=required_staff(request),
+            custodian=required_staff(request), epoch=query.validated_data.get("epoch"),
         )
         return Response(ReleaseChallengeOutput(challenge_document(challenge)).data)
 

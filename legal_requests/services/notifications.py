@@ -25,6 +25,7 @@ from legal_requests.models import DisclosureRequest
 from legal_requests.selectors import (
     disclosure_intake_staff_ids,
     disclosure_involved_staff_ids,
+    disclosure_release_epochs,
     staff_with_role,
 )
 from legal_requests.services.mail import mail_queue, mail_send_for_request
@@ -73,16 +74,17 @@ def _emails(users: Iterable[User], exclude: set[int] | None = None) -> list[str]
     return sorted({u.email for u in users if u.email and u.pk not in exclude})
 
 
-def _custodians() -> list[User]:
-    # The holders of the active key's shares when the ceremony recorded them; otherwise
-    # everyone with the custodian role.
-    active = escrow_key_active_row()
-    holders = (
-        User.objects.filter(
-            pk__in=CustodianKey.objects.filter(escrow_key=active).values("user_id"), is_active=True
-        )
-        if active is not None
-        else User.objects.none()
+def _custodians(disclosure: DisclosureRequest) -> list[User]:
+    # The holders of shares of the epochs the request needs (its targets' records keep
+    # the epoch they were sealed under), else of the active key's; otherwise everyone
+    # with the custodian role.
+    epochs = disclosure_release_epochs(disclosure)
+    if not epochs:
+        active = escrow_key_active_row()
+        epochs = [active.epoch] if active is not None else []
+    holders = User.objects.filter(
+        pk__in=CustodianKey.objects.filter(escrow_key__epoch__in=epochs).values("user_id"),
+        is_active=True,
     )
     return list(holders) or list(staff_with_role(Role.CUSTODIAN))
 
@@ -123,7 +125,7 @@ def notice_compose(kind: str, disclosure: DisclosureRequest) -> Notice:
                 f"checkpoint and respond with your custodian tool before "
                 f"{disclosure.expires_at.isoformat()}."
             ),
-            recipients=_emails(_custodians(), exclude=involved),
+            recipients=_emails(_custodians(disclosure), exclude=involved),
         )
     if kind == INFORMATION_REQUESTED:
         agency = disclosure.agency

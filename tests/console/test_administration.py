@@ -184,13 +184,13 @@ def test_an_administrator_in_the_custodian_group_cannot_consent(
 ) -> None:
     from legal_requests.services.release.preconditions import (
         ReleaseSeparationOfDuties,
-        release_custodian_key,
+        release_custodian_shares,
     )
 
     olivia, _ = admins
     olivia.groups.add(Group.objects.get(name=str(Role.CUSTODIAN)))  # around the services
     with pytest.raises(ReleaseSeparationOfDuties, match="administrator"):
-        release_custodian_key(disclosure=story.disclosure, custodian=olivia, epoch=1)
+        release_custodian_shares(disclosure=story.disclosure, custodian=olivia, epochs=[1])
 
 
 def test_privileged_roles_need_a_second_administrator(admins: tuple[User, User]) -> None:

@@ -54,7 +54,7 @@ def test_a_custodian_sees_what_a_release_covers_and_the_command_to_run(
 def test_no_release_waiting_says_so(story: Story) -> None:
     page = console_client(story.frank).get("/console/releases/").content.decode()
     assert "No request is approved for release yet." in page
-    assert "You hold no share of the active escrow key" in page
+    assert "You hold no share of any escrow key" in page
 
 
 def test_other_roles_are_refused(approved: Story) -> None:

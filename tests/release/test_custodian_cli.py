@@ -209,3 +209,27 @@ def test_verify_share(cli_world: World, tmp_path: Path) -> None:
     bad = run_cli("verify-share", str(tampered), "--passphrase-file", passphrase,
                   server="http://127.0.0.1:1")
     assert bad.returncode == 1
+
+
+def test_the_tool_answers_for_the_epoch_of_the_share_file_it_is_given(
+    cli_world: World, live_server: Any, tmp_path: Path
+) -> None:
+    from escrow.crypto.sharefile import share_file_seal
+    from tests.release.conftest import TEST_KDF
+    from tests.release.test_epochs import Rotation
+
+    world = cli_world
+    old = enrol(world, 1)
+    rotation = Rotation(world)  # grace holds share 2 of both epochs
+    request = approved_request(world, [old, enrol(world, 2)])
+    world.share_files["grace"] = share_file_seal(
+        share=rotation.share("grace"), public_key=rotation.public_key,
+        custodian_label="grace", passphrase=SHARE_PASSPHRASE, kdf_params=TEST_KDF,
+    )
+    # Unanswered, the server's default would be epoch 1; the epoch-2 file answers epoch 2.
+    done = run_cli(*release_args(world, tmp_path, "grace", str(request.pk)),
+                   server=live_server.url, token=world.staff_token(world.custodians["grace"]))
+    assert done.returncode == 0, done.stderr
+    assert "Partial accepted: 1 of 5" in done.stdout
+    response = CustodianResponse.objects.get(request=request)
+    assert (response.key_epoch, response.custodian_index) == (rotation.row.epoch, 2)

@@ -28,7 +28,7 @@ from legal_requests.services.release.preconditions import (
     NotAShareHolder,
     ReleaseSeparationOfDuties,
     release_check_open,
-    release_custodian_key,
+    release_custodian_shares,
 )
 from legal_requests.services.release.recovery import disclosures_close_completed, releases_stalled
 from legal_requests.services.review import RequestExpired
@@ -192,7 +192,7 @@ class TestChallenge:
         assert_problem(response, 404, "not_found")
         assert response["Content-Type"] == "application/problem+json"
 
-    def test_a_custodian_without_a_share_of_the_active_epoch_is_refused(
+    def test_a_custodian_without_a_share_of_the_records_epoch_is_refused(
         self, world: World
     ) -> None:
         from escrow.vault.models import CustodianKey
@@ -716,13 +716,16 @@ def test_a_custodian_who_administers_accounts_cannot_release(world: World) -> No
     frank = world.custodians["frank"]
     User.objects.filter(pk=frank.pk).update(is_superuser=True)
     with pytest.raises(ReleaseSeparationOfDuties):
-        release_custodian_key(disclosure=DisclosureRequest(), epoch=world.keypair.row.epoch,
-                              custodian=User.objects.get(pk=frank.pk))
+        release_custodian_shares(disclosure=DisclosureRequest(), epochs=[world.keypair.row.epoch],
+                                 custodian=User.objects.get(pk=frank.pk))
 
 
 def test_a_share_of_another_epoch_does_not_count(world: World) -> None:
     grace = world.custodians["grace"]
     epoch = world.keypair.row.epoch
-    assert release_custodian_key(disclosure=DisclosureRequest(), custodian=grace, epoch=epoch)
+    shares = release_custodian_shares(disclosure=DisclosureRequest(), custodian=grace,
+                                      epochs=[epoch, epoch + 1])
+    assert list(shares) == [epoch]
     with pytest.raises(NotAShareHolder):
-        release_custodian_key(disclosure=DisclosureRequest(), custodian=grace, epoch=epoch + 1)
+        release_custodian_shares(disclosure=DisclosureRequest(), custodian=grace,
+                                 epochs=[epoch + 1])

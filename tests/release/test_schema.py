@@ -63,14 +63,15 @@ def test_custodian_endpoints_take_staff_tokens_only(schema: dict[str, Any], path
 def test_the_challenge_is_described(schema: dict[str, Any]) -> None:
     challenge = component(schema, "ReleaseChallengeOutput")
     assert set(challenge["required"]) == set(challenge["properties"]) == {
-        "format", "request", "context", "escrow_key", "custodian", "partials_in", "approval",
-        "record_ids", "enrolments", "items",
+        "format", "request", "context", "escrow_key", "custodian", "partials_in", "epochs",
+        "approval", "record_ids", "enrolments", "items",
     }
     properties = challenge["properties"]
     assert properties["request"] == ref("ReleaseRequestSummaryOutput")
     assert properties["context"] == ref("ReleaseContextOutput")
     assert properties["approval"] == ref("ReleaseApprovalProofOutput")
-    assert properties["partials_in"] == {"type": "integer"}
+    assert properties["partials_in"]["type"] == "integer"
+    assert properties["epochs"]["items"] == ref("ReleaseChallengeEpochOutput")
     assert properties["record_ids"] == {"type": "array",
                                         "items": {"type": "string", "format": "uuid"}}
     assert properties["enrolments"] == {"type": "array",
@@ -120,6 +121,7 @@ def test_the_status_carries_no_personal_data(schema: dict[str, Any]) -> None:
         "request_id", "reference", "state", "threshold", "partials_in", "refusals",
         "last_abort_reason", "last_abort_at", "release_log_index", "prepared_at",
         "delivered_at", "download_expires_at", "platforms_notified_at", "download_secret_mail",
+        "epochs",
     }
     nullable = {name for name, p in status["properties"].items() if p.get("nullable")}
     assert nullable == {

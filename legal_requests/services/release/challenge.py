@@ -3,6 +3,10 @@
 The points R of exactly the approved fields of the approved pseudonyms (never the
 ciphertexts), the request summary, the release context, and the proofs that the approval
 and every target's enrolment are under one signed checkpoint of the log.
+
+A challenge is for one escrow key epoch: the points sealed under it, answered with the
+caller's share of it. A custodian who holds shares of two epochs a request needs asks
+for each in turn (`epoch`); without one, the first they have not answered yet.
 """
 
 from __future__ import annotations
@@ -15,18 +19,27 @@ from django.utils import timezone
 from escrow.crypto.threshold import EscrowPublicKey
 from escrow.log.models import AuditEvent
 from escrow.log.selectors import LogEventNotSequenced, LogTreeSizeInvalid, log_inclusion_proof
-from escrow.vault.models import EscrowKey
-from legal_requests.models import DisclosureRequest
-from legal_requests.selectors import custodian_partials_valid, disclosure_release_fields
-from legal_requests.services.release.items import ReleaseItem, release_items
+from escrow.vault.models import CustodianKey, EscrowKey
+from legal_requests.models import CustodianResponse, DisclosureRequest
+from legal_requests.selectors import (
+    EpochProgress,
+    disclosure_release_fields,
+    release_epoch_progress,
+)
+from legal_requests.services.release.items import (
+    EpochPart,
+    ReleaseItem,
+    release_items,
+    release_parts,
+)
 from legal_requests.services.release.preconditions import (
     ApprovalNotCheckpointed,
     LogProof,
+    NotAShareHolder,
     ReleaseNotOpen,
     approval_proof,
     release_check_open,
-    release_custodian_key,
-    release_escrow_key,
+    release_custodian_shares,
 )
 from legal_requests.services.release.settings import release_setting
 
@@ -83,15 +96,44 @@ class ReleaseChallenge:
     public_key: EscrowPublicKey
     custodian_index: int
     responses_in: int
+    # Every epoch the request needs, with its progress and the caller's share of it.
+    epochs: list[tuple[EpochProgress, int | None]]
 
 
-def release_challenge_get(*, disclosure: DisclosureRequest, custodian: User) -> ReleaseChallenge:
-    key_row, public_key = release_escrow_key()
-    key = release_custodian_key(disclosure=disclosure, custodian=custodian, epoch=key_row.epoch)
-    release_check_open(disclosure, now=timezone.now())
-    items = release_items(disclosure, epoch=key_row.epoch)
+class EpochNotNeeded(Exception):
+    """The request needs no answer under the epoch asked for."""
+
+
+def _part_choose(
+    disclosure: DisclosureRequest, *, parts: dict[int, EpochPart],
+    shares: dict[int, CustodianKey], epoch: int | None,
+) -> EpochPart:
+    if epoch is not None:
+        if epoch not in parts:
+            raise EpochNotNeeded(f"this request needs no answer under escrow key epoch {epoch}")
+        if epoch not in shares:
+            raise NotAShareHolder(f"you hold no share of escrow key epoch {epoch}")
+        return parts[epoch]
+    answered = {
+        (e, i) for e, i in CustodianResponse.objects.filter(request=disclosure)
+        .values_list("key_epoch", "custodian_index")
+    }
+    unanswered = [e for e in sorted(shares) if (e, shares[e].index) not in answered]
+    return parts[(unanswered or sorted(shares))[0]]
+
+
+def release_challenge_get(
+    *, disclosure: DisclosureRequest, custodian: User, epoch: int | None = None
+) -> ReleaseChallenge:
+    items = release_items(disclosure)
     if not items:
+        release_check_open(disclosure, now=timezone.now())
         raise ReleaseNotOpen("the request names nothing that can be released")
+    parts = release_parts(items)
+    shares = release_custodian_shares(disclosure=disclosure, custodian=custodian, epochs=parts)
+    release_check_open(disclosure, now=timezone.now())
+    part = _part_choose(disclosure, parts=parts, shares=shares, epoch=epoch)
+    progress = release_epoch_progress(disclosure=disclosure, epochs=list(parts))
     proof = approval_proof(
         disclosure, timeout=release_setting("RELEASE_CHALLENGE_LOG_WAIT_SECONDS")
     )
@@ -101,15 +143,16 @@ def release_challenge_get(*, disclosure: DisclosureRequest, custodian: User) -> 
         disclosure=disclosure,
         fields=disclosure_release_fields(disclosure),
         pseudonym_count=disclosure.targets.count(),
-        items=items,
+        items=part.items,
         record_ids=record_ids,
         approval_proof=proof,
         approval_leaf=bytes(approval.entry),
         enrolment_proofs=_enrolment_proofs(
-            sorted({item.enrolment_id for item in items}), tree_size=proof.tree_size
+            sorted({item.enrolment_id for item in part.items}), tree_size=proof.tree_size
         ),
-        escrow_key=key_row,
-        public_key=public_key,
-        custodian_index=key.index,
-        responses_in=custodian_partials_valid(disclosure=disclosure, epoch=key_row.epoch).count(),
+        escrow_key=part.key_row,
+        public_key=part.public_key,
+        custodian_index=shares[part.epoch].index,
+        responses_in=next(p.partials_in for p in progress if p.epoch == part.epoch),
+        epochs=[(p, shares[p.epoch].index if p.epoch in shares else None) for p in progress],
     )

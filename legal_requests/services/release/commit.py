@@ -9,7 +9,7 @@ request marked released. Every way this can fail releases nothing and is logged 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -26,11 +26,9 @@ from escrow.crypto.package import (
     recipient_key_parse,
 )
 from escrow.crypto.release import NotEnoughPartials, PartialDecryption, partials_combine
-from escrow.crypto.threshold import EscrowPublicKey
 from escrow.log.events import Actor, canonical_json, event_record
 from escrow.log.models import AuditEvent
 from escrow.log.services import LogUnavailable
-from escrow.vault.models import EscrowKey
 from legal_requests.models import DisclosureRequest, Release
 from legal_requests.selectors import (
     RELEASE_ABORTED_EVENT,
@@ -38,7 +36,12 @@ from legal_requests.selectors import (
     disclosure_get_for_staff,
 )
 from legal_requests.services import workflow
-from legal_requests.services.release.items import ReleaseItem, release_items
+from legal_requests.services.release.items import (
+    EpochPart,
+    ReleaseItem,
+    release_items,
+    release_parts,
+)
 from legal_requests.services.release.partials import custodian_partials_scrub
 from legal_requests.services.release.preconditions import (
     ApprovalNotCheckpointed,
@@ -46,7 +49,6 @@ from legal_requests.services.release.preconditions import (
     approval_proof,
     log_wait,
     release_context_of,
-    release_escrow_key,
 )
 from legal_requests.services.release.sealing import (
     SealedPackage,
@@ -158,19 +160,22 @@ def _release_perform_locked(disclosure: DisclosureRequest) -> ReleaseOutcome | N
         raise _abort(disclosure, reason="authority_expired",
                      error=ReleaseAborted("the legal authority expired before release"))
     recipient_key = _recipient_key(disclosure)
-    key_row, public_key = release_escrow_key()
-    items = release_items(disclosure, epoch=key_row.epoch)
+    items = release_items(disclosure)
+    parts = release_parts(items)
     try:
         proof = approval_proof(disclosure, timeout=release_setting("RELEASE_LOG_WAIT_SECONDS"))
     except ApprovalNotCheckpointed as exc:
         raise _abort(disclosure, reason="log_unavailable",
                      error=ReleaseLogUnavailable(str(exc))) from exc
-    partials = [
-        PartialDecryption.from_dict(response.partial)
-        for response in custodian_partials_valid(disclosure=disclosure, epoch=key_row.epoch)
-        if response.partial is not None  # always: refusals are not selected
-    ]
-    opened = _fields_open(disclosure, items=items, partials=partials, public_key=public_key,
+    partials = {
+        epoch: [
+            PartialDecryption.from_dict(response.partial)
+            for response in custodian_partials_valid(disclosure=disclosure, epoch=epoch)
+            if response.partial is not None  # always: refusals are not selected
+        ]
+        for epoch in parts
+    }
+    opened = _fields_open(disclosure, items=items, parts=parts, partials=partials,
                           context=release_context_of(disclosure, proof))
     released_at = timezone.now()
     content = package_content_build(
@@ -180,8 +185,13 @@ def _release_perform_locked(disclosure: DisclosureRequest) -> ReleaseOutcome | N
     try:
         committed = _release_commit(
             disclosure, content_bytes=canonical_json(content), targets=len(content["subjects"]),
-            fields=content["request"]["fields"], key_row=key_row,
-            custodians=sorted(p.custodian_index for p in partials),
+            fields=content["request"]["fields"],
+            epochs=[
+                {"epoch": epoch, "custodians": sorted(
+                    p.custodian_index for p in partials[epoch]
+                )[: part.threshold]}
+                for epoch, part in parts.items()
+            ],
             approval_log_index=proof.log_index,
         )
     except ReleaseAborted:
@@ -216,33 +226,37 @@ def _recipient_key(disclosure: DisclosureRequest) -> bytes | None:
 
 
 def _fields_open(
-    disclosure: DisclosureRequest, *, items: Sequence[ReleaseItem],
-    partials: list[PartialDecryption], public_key: EscrowPublicKey, context: bytes,
+    disclosure: DisclosureRequest, *, items: Sequence[ReleaseItem], parts: dict[int, EpochPart],
+    partials: dict[int, list[PartialDecryption]], context: bytes,
 ) -> list[bytes]:
-    """The plaintext of every item, from the stored partials (verified again on combining)."""
+    """The plaintext of every item, in the items' order: each epoch's points combined from
+    that epoch's stored partials (verified again on combining) under that epoch's key."""
+    opened_by_epoch: dict[int, Iterator[bytes]] = {}
     try:
-        shared_points = partials_combine(
-            partials=partials, public_key=public_key,
-            points=[item.point for item in items], context=context,
-        )
-        opened = [
-            field_open(sealed=item.sealed, context=item.field_context, shared_point=point,
-                       public_key=public_key)
-            for item, point in zip(items, shared_points, strict=True)
-        ]
+        for epoch, part in parts.items():
+            shared_points = partials_combine(
+                partials=partials[epoch], public_key=part.public_key,
+                points=[item.point for item in part.items], context=context,
+            )
+            opened_by_epoch[epoch] = iter([
+                field_open(sealed=item.sealed, context=item.field_context, shared_point=point,
+                           public_key=part.public_key)
+                for item, point in zip(part.items, shared_points, strict=True)
+            ])
+            del shared_points  # xR_j opens these fields for anyone holding it; keep it no longer
     except NotEnoughPartials as exc:
         raise _abort(disclosure, reason="not_enough_partials",
                      error=ReleaseAborted("fewer than k partials verify")) from exc
     except FieldDecryptionError as exc:
         raise _abort(disclosure, reason="field_did_not_open",
                      error=ReleaseAborted("a sealed field did not open")) from exc
-    del shared_points  # xR_j opens these fields for anyone holding it; keep it no longer
-    return opened
+    # release_parts keeps the items' order within each epoch.
+    return [next(opened_by_epoch[item.epoch]) for item in items]
 
 
 def _release_commit(
     disclosure: DisclosureRequest, *, content_bytes: bytes, targets: int, fields: list[str],
-    key_row: EscrowKey, custodians: list[int], approval_log_index: int,
+    epochs: list[dict[str, object]], approval_log_index: int,
 ) -> ReleaseCommitment:
     """Log the release event, committing to the content, and wait for its checkpoint."""
     salt = content_salt_generate()
@@ -261,8 +275,8 @@ def _release_commit(
                 "reference": disclosure.reference,
                 "targets": targets,
                 "fields": fields,
-                "epoch": key_row.epoch,
-                "custodians": custodians[: key_row.threshold],
+                # Each epoch the targets were sealed under, and whose shares opened it.
+                "epochs": epochs,
                 "approval_log_index": approval_log_index,
                 "content_commitment": commitment.hex(),
             },

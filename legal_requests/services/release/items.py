@@ -1,4 +1,10 @@
-"""What a release covers: one item per sealed field of each approved pseudonym."""
+"""What a release covers: one item per sealed field of each approved pseudonym.
+
+Records keep the escrow key epoch they were sealed under: a new ceremony starts a new
+epoch for new enrolments and leaves older records where they are (never re-wrapped:
+that would mean opening every old record in one place). A release whose targets span
+epochs is answered by each epoch's own custodians, on that epoch's items only.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,14 @@ import base64
 from dataclasses import dataclass
 
 from escrow.crypto.envelope import FieldContext, SealedField
-from escrow.vault.models import Enrolment
+from escrow.crypto.threshold import EscrowPublicKey
+from escrow.vault.models import Enrolment, EscrowKey
 from legal_requests.models import DisclosureRequest
 from legal_requests.selectors import disclosure_release_fields, disclosure_target_list
 
 
-class ReleaseEpochMismatch(Exception):
-    """A target was sealed under another escrow key epoch than the active one."""
+class ReleaseEpochMissing(Exception):
+    """A target was sealed under an escrow key epoch that this service holds no key of."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,43 @@ class ReleaseItem:
         )
 
 
-def release_items(disclosure: DisclosureRequest, *, epoch: int) -> list[ReleaseItem]:
+@dataclass(frozen=True)
+class EpochPart:
+    """One epoch's part of a release: its key (threshold, share holders) and its items."""
+
+    key_row: EscrowKey
+    public_key: EscrowPublicKey
+    items: list[ReleaseItem]
+
+    @property
+    def epoch(self) -> int:
+        return self.key_row.epoch
+
+    @property
+    def threshold(self) -> int:
+        return self.key_row.threshold
+
+
+def release_parts(items: list[ReleaseItem]) -> dict[int, EpochPart]:
+    """The items grouped by epoch (in epoch order, each group in the items' order), with
+    each epoch's key read afresh: a redistribution may have changed its holders."""
+    by_epoch: dict[int, list[ReleaseItem]] = {}
+    for item in items:
+        by_epoch.setdefault(item.epoch, []).append(item)
+    rows = {row.epoch: row for row in EscrowKey.objects.filter(epoch__in=list(by_epoch))}
+    parts = {}
+    for epoch in sorted(by_epoch):
+        row = rows.get(epoch)
+        if row is None:
+            raise ReleaseEpochMissing(
+                f"a target was sealed under escrow key epoch {epoch}, which is not registered"
+            )
+        parts[epoch] = EpochPart(key_row=row, public_key=EscrowPublicKey.from_dict(row.public_key),
+                                 items=by_epoch[epoch])
+    return parts
+
+
+def release_items(disclosure: DisclosureRequest) -> list[ReleaseItem]:
     """Every (pseudonym, approved field) the request can open, in a fixed order.
 
     The order is what makes a custodian's i-th partial answer the server's i-th point;
@@ -52,10 +95,6 @@ def release_items(disclosure: DisclosureRequest, *, epoch: int) -> list[ReleaseI
         enrolment: Enrolment = target.enrolment
         if enrolment.sealed_fields is None:
             continue
-        if enrolment.key_epoch != epoch:
-            raise ReleaseEpochMismatch(
-                "a target was sealed under another escrow key epoch than the active one"
-            )
         for name in fields:
             encoded = enrolment.sealed_fields.get(name)
             if encoded is None:

@@ -1,8 +1,10 @@
 """Custodians' answers: a partial decryption verified on arrival, or a reasoned refusal.
 
-The k-th valid partial moves the request approved -> releasing and queues the release
-task. Partials are a key to the released fields, so once a request can no longer be
-released they are replaced by a digest (custodian_partials_scrub).
+A partial answers the points of one escrow key epoch with its holder's share of that
+epoch. When every epoch the request needs has its own k valid partials, the request
+moves approved -> releasing and the release task is queued. Partials are a key to the
+released fields, so once a request can no longer be released they are replaced by a
+digest (custodian_partials_scrub).
 """
 
 from __future__ import annotations
@@ -26,18 +28,22 @@ from escrow.crypto.release import (
 from escrow.crypto.threshold import EscrowPublicKey
 from escrow.jobs import task_enqueue_on_commit
 from escrow.log.events import Actor, canonical_json, event_record
-from escrow.vault.models import CustodianKey, EscrowKey
+from escrow.vault.models import CustodianKey
 from legal_requests.models import CustodianResponse, DisclosureRequest
-from legal_requests.selectors import custodian_partials_valid
+from legal_requests.selectors import release_epoch_progress
 from legal_requests.services import workflow
-from legal_requests.services.release.items import ReleaseItem, release_items
+from legal_requests.services.release.items import (
+    EpochPart,
+    ReleaseItem,
+    release_items,
+    release_parts,
+)
 from legal_requests.services.release.preconditions import (
     ReleaseNotOpen,
     approval_proof,
     release_check_open,
     release_context_of,
-    release_custodian_key,
-    release_escrow_key,
+    release_custodian_shares,
 )
 from legal_requests.services.release.settings import release_setting
 
@@ -70,6 +76,7 @@ class ResponseAlreadyGiven(Exception):
 
 @dataclass(frozen=True)
 class PartialOutcome:
+    # Summed over the epochs the request needs, as the release status counts them.
     accepted: int
     threshold: int
     release_started: bool
@@ -103,12 +110,17 @@ def _refusal_logged(
 
 def _partial_check_share(
     partial: PartialDecryption, *, disclosure: DisclosureRequest, custodian: User,
-    share: CustodianKey, epoch: int,
-) -> None:
-    """The partial is for the active epoch and the caller's own share, which has not answered."""
-    if partial.epoch != epoch:
+    parts: dict[int, EpochPart], shares: dict[int, CustodianKey],
+) -> tuple[EpochPart, CustodianKey]:
+    """The partial is for an epoch the request needs, with the caller's own share of it,
+    which has not answered."""
+    part, share = parts.get(partial.epoch), shares.get(partial.epoch)
+    if part is None or share is None:
         raise _refusal_logged(
-            PartialRejected("epoch", "the partial is for another escrow key epoch"),
+            PartialRejected(
+                "epoch", "the partial is for an escrow key epoch this request does not need "
+                         "from you"
+            ),
             disclosure=disclosure, custodian=custodian, reason="epoch",
             claimed_index=partial.custodian_index,
         )
@@ -119,13 +131,14 @@ def _partial_check_share(
             claimed_index=partial.custodian_index,
         )
     if CustodianResponse.objects.filter(
-        request=disclosure, custodian_index=share.index, key_epoch=epoch
+        request=disclosure, custodian_index=share.index, key_epoch=part.epoch
     ).exists():
         raise _refusal_logged(
             ResponseAlreadyGiven("your share has already answered this request"),
             disclosure=disclosure, custodian=custodian, reason="duplicate",
             claimed_index=share.index,
         )
+    return part, share
 
 
 def _partial_check_proofs(
@@ -158,9 +171,10 @@ def _partial_check_proofs(
 
 def _partial_record(
     partial: PartialDecryption, *, disclosure: DisclosureRequest, custodian: User,
-    share: CustodianKey, key_row: EscrowKey, points: int,
+    share: CustodianKey, part: EpochPart, epochs: list[int],
 ) -> PartialOutcome:
-    """Store a verified partial on the locked row; the k-th one starts the release."""
+    """Store a verified partial on the locked row; the one that completes the last epoch
+    starts the release."""
     with transaction.atomic():
         locked = DisclosureRequest.objects.select_for_update().get(pk=disclosure.pk)
         if locked.state != DisclosureRequest.State.APPROVED:
@@ -172,37 +186,41 @@ def _partial_record(
             details={
                 "reference": locked.reference,
                 "custodian_index": share.index,
-                "epoch": key_row.epoch,
-                "points": points,
+                "epoch": part.epoch,
+                "points": len(part.items),
             },
         )
         try:
             with transaction.atomic():
                 CustodianResponse.objects.create(
                     request=locked, custodian=custodian, custodian_index=share.index,
-                    key_epoch=key_row.epoch, partial=partial.to_dict(), audit_event=event,
+                    key_epoch=part.epoch, partial=partial.to_dict(), audit_event=event,
                 )
         except IntegrityError:
             # A concurrent double submit: the other one won.
             raise ResponseAlreadyGiven("your share has already answered this request") from None
-        accepted = custodian_partials_valid(disclosure=locked, epoch=key_row.epoch).count()
-        started = accepted >= key_row.threshold
+        # Counted under the request's row lock, so exactly one partial starts the release.
+        progress = release_epoch_progress(disclosure=locked, epochs=epochs)
+        accepted = sum(min(p.partials_in, p.threshold) for p in progress)
+        threshold = sum(p.threshold for p in progress)
+        started = all(p.complete for p in progress)
         if started:
             workflow.begin_release(
                 locked,
                 actor=Actor.system("release"),
-                details={"partials": accepted, "threshold": key_row.threshold},
+                details={"partials": accepted, "threshold": threshold},
             )
             _release_enqueue_on_commit(str(locked.pk))
-    return PartialOutcome(accepted=accepted, threshold=key_row.threshold, release_started=started)
+    return PartialOutcome(accepted=accepted, threshold=threshold, release_started=started)
 
 
 def release_partial_submit(
     *, disclosure: DisclosureRequest, custodian: User, partial_data: dict[str, Any]
 ) -> PartialOutcome:
-    """Verify one custodian's partial now, record it, and start the release at k."""
-    key_row, public_key = release_escrow_key()
-    share = release_custodian_key(disclosure=disclosure, custodian=custodian, epoch=key_row.epoch)
+    """Verify one custodian's partial now, record it, and start the release once every
+    epoch the request needs has k."""
+    parts = release_parts(release_items(disclosure))
+    shares = release_custodian_shares(disclosure=disclosure, custodian=custodian, epochs=parts)
     try:
         partial = PartialDecryption.from_dict(partial_data)
     except PartialFormatError as exc:
@@ -213,40 +231,55 @@ def release_partial_submit(
     if disclosure.state == DisclosureRequest.State.RELEASING:
         raise ReleaseUnderWay("enough partials are in; the release is being prepared")
     release_check_open(disclosure, now=timezone.now())
-    _partial_check_share(
-        partial, disclosure=disclosure, custodian=custodian, share=share, epoch=key_row.epoch
+    part, share = _partial_check_share(
+        partial, disclosure=disclosure, custodian=custodian, parts=parts, shares=shares
     )
-    items = release_items(disclosure, epoch=key_row.epoch)
     _partial_check_proofs(
         partial, disclosure=disclosure, custodian=custodian, share=share,
-        public_key=public_key, items=items,
+        public_key=part.public_key, items=part.items,
     )
     return _partial_record(
-        partial, disclosure=disclosure, custodian=custodian, share=share, key_row=key_row,
-        points=len(items),
+        partial, disclosure=disclosure, custodian=custodian, share=share, part=part,
+        epochs=list(parts),
     )
 
 
 def release_refusal_submit(*, disclosure: DisclosureRequest, custodian: User, reason: str) -> None:
-    """A custodian declines to take part; the reason is sealed in the log."""
-    key_row, _ = release_escrow_key()
-    share = release_custodian_key(disclosure=disclosure, custodian=custodian, epoch=key_row.epoch)
+    """A custodian declines to take part, with every share of theirs the request needs
+    that has not answered yet; the reason is sealed in the log."""
+    parts = release_parts(release_items(disclosure))
+    shares = release_custodian_shares(disclosure=disclosure, custodian=custodian, epochs=parts)
     if disclosure.state not in DisclosureRequest.RELEASE_STATES:
         raise ReleaseNotOpen(f"the request is {disclosure.state}, not approved")
+    answered = set(
+        CustodianResponse.objects.filter(request=disclosure)
+        .values_list("key_epoch", "custodian_index")
+    )
+    pending = [share for epoch, share in sorted(shares.items())
+               if (epoch, share.index) not in answered]
+    if not pending:
+        raise ResponseAlreadyGiven("your share has already answered this request")
     with transaction.atomic():
         event = event_record(
             event_type="disclosure.custodian_refused",
             actor=_custodian_actor(custodian),
             object_ref=disclosure.object_ref,
-            details={"reference": disclosure.reference, "custodian_index": share.index},
+            details={
+                "reference": disclosure.reference,
+                "shares": [{"epoch": s.escrow_key_id, "custodian_index": s.index}
+                           for s in pending],
+            },
             sealed={"reason": reason},
         )
         try:
             with transaction.atomic():
-                CustodianResponse.objects.create(
-                    request=disclosure, custodian=custodian, custodian_index=share.index,
-                    key_epoch=key_row.epoch, partial=None, refusal_reason=reason,
-                    audit_event=event,
+                CustodianResponse.objects.bulk_create(
+                    CustodianResponse(
+                        request=disclosure, custodian=custodian, custodian_index=share.index,
+                        key_epoch=share.escrow_key_id, partial=None, refusal_reason=reason,
+                        audit_event=event,
+                    )
+                    for share in pending
                 )
         except IntegrityError:
             raise ResponseAlreadyGiven("your share has already answered this request") from None

@@ -1,13 +1,15 @@
 """What must hold before anyone's share takes part in a release.
 
 The request is approved (or already releasing) and its legal authority has not expired;
-the caller holds a share of the active escrow key and had no other part in the request;
+the caller holds a share of an escrow key epoch the request needs (items.py) and had no
+other part in the request;
 and the approval is covered by a signed checkpoint of the log, whose position binds every
 partial to this release (the release context).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,17 +18,15 @@ from django.contrib.auth.models import User
 from accounts.roles import Role
 from accounts.selectors import user_is_administrator
 from escrow.crypto.release import release_context
-from escrow.crypto.threshold import EscrowPublicKey
 from escrow.log.services import LogUnavailable, log_wait_for_checkpoint
-from escrow.vault.models import CustodianKey, EscrowKey
-from escrow.vault.selectors import escrow_key_active_row
+from escrow.vault.models import CustodianKey
 from legal_requests.models import DisclosureRequest
 from legal_requests.selectors import disclosure_involved_staff_ids
 from legal_requests.services.review import RequestExpired
 
 
 class NotAShareHolder(Exception):
-    """The caller holds no share of the active escrow key."""
+    """The caller holds no share of an escrow key epoch the request needs."""
 
 
 class ReleaseSeparationOfDuties(Exception):
@@ -67,33 +67,31 @@ def log_wait(*, event_id: int, timeout: float) -> LogProof:
     )
 
 
-def release_escrow_key() -> tuple[EscrowKey, EscrowPublicKey]:
-    """The active key's row (epoch, threshold) and public key, read afresh for each release."""
-    row = escrow_key_active_row()
-    if row is None:
-        raise ReleaseNotOpen("no active escrow key")
-    return row, EscrowPublicKey.from_dict(row.public_key)
+def release_custodian_shares(
+    *, disclosure: DisclosureRequest, custodian: User, epochs: Iterable[int]
+) -> dict[int, CustodianKey]:
+    """The caller's shares of `epochs` (epoch -> share), once separation of duties is checked.
 
-
-def release_custodian_key(
-    *, disclosure: DisclosureRequest, custodian: User, epoch: int
-) -> CustodianKey:
-    """The caller's share of the active epoch, once separation of duties is checked."""
+    Shares are read afresh for each call: a redistribution changes who holds them.
+    """
     if not custodian.groups.filter(name=str(Role.CUSTODIAN)).exists():
         raise NotAShareHolder("only custodians take part in a release")
     if user_is_administrator(custodian):
         # Whoever can reset accounts must not also hold a share (accounts/roles.py).
         raise ReleaseSeparationOfDuties("an administrator cannot consent to a release")
-    key = CustodianKey.objects.filter(escrow_key__epoch=epoch, user=custodian).first()
-    if key is None:
-        raise NotAShareHolder("you hold no share of the active escrow key")
+    shares = {
+        key.escrow_key_id: key
+        for key in CustodianKey.objects.filter(escrow_key__epoch__in=list(epochs), user=custodian)
+    }
+    if not shares:
+        raise NotAShareHolder("you hold no share of an escrow key epoch this request needs")
     # A person counts once: whoever approved (or filed) a request cannot also supply
     # one of the k shares that unlock it.
     if custodian.pk in disclosure_involved_staff_ids(disclosure):
         raise ReleaseSeparationOfDuties(
             "you filed, reviewed or decided this request, so you cannot release it"
         )
-    return key
+    return shares
 
 
 def release_check_open(disclosure: DisclosureRequest, *, now: datetime) -> None:
