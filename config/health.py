@@ -1,7 +1,8 @@
 """Liveness (the process answers) and readiness (what it depends on answers, and the
 background processes have reported recently).
 
-Readiness fails (503) when the database or Redis does not answer, or when the log
+Readiness fails (503) when the database or Redis does not answer, when the active
+escrow key is not the one its logged ceremony names (escrow.vault.selectors), or when the log
 sequencer, a Celery worker or beat has not reported within
 `ESCROW_HEARTBEAT_MAX_AGE_SECONDS` (escrow/jobs.py records the heartbeats in Redis).
 Without Redis the processes share no store to report to, so only the database is checked;
@@ -16,6 +17,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
 from escrow.jobs import heartbeat_ages
+from escrow.vault.selectors import escrow_key_active_row, escrow_key_attestation_problem
 
 
 @never_cache
@@ -68,6 +70,18 @@ def _heartbeats(expected: tuple[str, ...]) -> tuple[dict[str, str], dict[str, fl
     return checks, shown
 
 
+def _escrow_key() -> str:
+    """ok, none (no ceremony yet: nothing to seal to, but nothing wrong either), or
+    unattested: the active key is not the one its logged ceremony names."""
+    try:
+        row = escrow_key_active_row()
+        if row is None:
+            return "none"
+        return "ok" if escrow_key_attestation_problem(row, holders=False) is None else "unattested"
+    except Exception:  # the database check above names the cause
+        return "unavailable"
+
+
 @never_cache
 def readiness(request: HttpRequest) -> JsonResponse:
     checks = {"database": _database()}
@@ -79,6 +93,7 @@ def readiness(request: HttpRequest) -> JsonResponse:
         beats, ages = _heartbeats(expected)
         checks.update(beats)
         body["heartbeat_age_seconds"] = ages
-    ready = all(v == "ok" for v in checks.values())
+    checks["escrow_key"] = _escrow_key()
+    ready = all(v in ("ok", "none") for v in checks.values())
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks, **body},
                         status=200 if ready else 503)

@@ -13,7 +13,9 @@ from accounts.models import Jurisdiction, Platform
 from accounts.roles import Role
 from accounts.services import credential_create, staff_user_create
 from escrow.crypto.threshold import CustodianShare, EscrowPublicKey, ceremony_run
+from escrow.log.events import Actor, event_record
 from escrow.vault.models import EscrowKey
+from escrow.vault.selectors import escrow_key_cache_clear
 
 # Every kind of API caller, as the authorization tests name them.
 STAFF_KINDS = ("intake_officer", "approver", "custodian", "auditor", "administrator")
@@ -77,6 +79,15 @@ def escrow_key_active(*, threshold: int = 3, custodians: int = 5) -> EscrowKeyPa
         public_key=public_key.to_dict(),
         is_active=True,
     )
+    # As the ceremony service logs it: enrolment seals only to a key the log names.
+    event_record(
+        event_type="escrow_key.ceremony", actor=Actor.system("test"),
+        object_ref=f"escrow_key:{epoch}",
+        details={"epoch": epoch, "threshold": threshold, "custodians": [],
+                 "public_key": public_key.public_point.hex(),
+                 "fingerprint": public_key.fingerprint().hex()},
+    )
+    escrow_key_cache_clear()
     return EscrowKeyPair(row=row, public_key=public_key, shares=shares)
 
 

@@ -6,6 +6,7 @@ from escrow.api.problems import problem_register
 from escrow.crypto.pseudonym import InvalidPseudonym
 from escrow.vault.selectors import (
     EnrolmentNotFound,
+    EscrowKeyUnattested,
     LegalHoldNotFound,
     NoActiveEscrowKey,
     UnknownPseudonyms,
@@ -24,6 +25,8 @@ def register() -> None:
     problem_register(EnrolmentNotFound, status=404, code="not_found", title="Not found")
     problem_register(NoActiveEscrowKey, status=503, code="escrow_key_missing",
                      title="The service has no active escrow key")
+    problem_register(EscrowKeyUnattested, status=503, code="escrow_key_unattested",
+                     title="The active escrow key is not the one the audit log names")
     problem_register(IdempotencyKeyReused, status=409, code="idempotency_key_reused",
                      title="The Idempotency-Key was used with a different request")
     problem_register(EnrolmentStateConflict, status=409, code="state_conflict",

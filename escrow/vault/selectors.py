@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,8 +14,11 @@ from django.utils import timezone
 
 from accounts.models import Agency, Platform
 from escrow.crypto.pseudonym import pseudonym_parse
-from escrow.crypto.threshold import EscrowPublicKey
-from escrow.vault.models import Enrolment, EscrowKey, LegalHold
+from escrow.crypto.threshold import EscrowPublicKey, InvalidPublicKey
+from escrow.log.models import AuditEvent
+from escrow.vault.models import CustodianKey, Enrolment, EscrowKey, LegalHold
+
+logger = logging.getLogger("escrow.vault")
 
 _KEY_CACHE_SECONDS = 30.0
 _key_cache: tuple[float, EscrowPublicKey] | None = None
@@ -21,6 +26,11 @@ _key_cache: tuple[float, EscrowPublicKey] | None = None
 
 class NoActiveEscrowKey(Exception):
     """No key ceremony has been run (or none is active): nothing can be enrolled."""
+
+
+class EscrowKeyUnattested(Exception):
+    """The active escrow key is not the one its last logged ceremony or redistribution
+    named: nothing is sealed to it until an operator looks."""
 
 
 class EnrolmentNotFound(Exception):
@@ -71,8 +81,47 @@ def escrow_key_active_row() -> EscrowKey | None:
     return EscrowKey.objects.filter(is_active=True).first()
 
 
+# The events that set an epoch's key and share holders (escrow.vault.services.ceremony,
+# legal_requests.services.redistribution); the latest one for an epoch is its truth.
+ESCROW_KEY_EVENTS = ("escrow_key.ceremony", "escrow_key.redistributed")
+
+
+def escrow_key_attestation_problem(row: EscrowKey, *, holders: bool = True) -> str | None:
+    """Why `row` is not what the log last said of its epoch, or None if it is.
+
+    Every change of an epoch's key goes through a service that logs its fingerprint and
+    share holders in the same transaction, so a key row that differs from its epoch's
+    latest such event was written around the services (a substituted public key would
+    seal new records to whoever holds its private half). No personal data: fingerprints
+    and staff ids.
+    """
+    entry = (
+        AuditEvent.objects.filter(object_ref=f"escrow_key:{row.epoch}",
+                                  event_type__in=ESCROW_KEY_EVENTS)
+        .order_by("-pk").values_list("entry", flat=True).first()
+    )
+    if entry is None:
+        return f"epoch {row.epoch}: no ceremony of it is in the log"
+    details = json.loads(bytes(entry)).get("details") or {}
+    try:
+        public_key = EscrowPublicKey.from_dict(row.public_key)
+    except InvalidPublicKey:
+        return f"epoch {row.epoch}: the stored public key does not parse"
+    if details.get("fingerprint") != public_key.fingerprint().hex() or (
+        public_key.epoch, public_key.threshold, public_key.custodians
+    ) != (row.epoch, row.threshold, row.custodian_count):
+        return f"epoch {row.epoch}: the stored key is not the one the log names"
+    if holders:
+        stored = [f"staff:{user_id}" for user_id in CustodianKey.objects.filter(escrow_key=row)
+                  .order_by("index").values_list("user_id", flat=True)]
+        if details.get("custodians") != stored:
+            return f"epoch {row.epoch}: the share holders are not the ones the log names"
+    return None
+
+
 def escrow_key_active() -> EscrowPublicKey:
-    """The active escrow public key, cached briefly per process (it changes only at a ceremony)."""
+    """The active escrow public key, cached briefly per process (it changes only at a
+    ceremony or a redistribution), once it is the key its epoch's logged event names."""
     global _key_cache
     now = time.monotonic()
     if _key_cache is not None and now - _key_cache[0] < _KEY_CACHE_SECONDS:
@@ -80,6 +129,14 @@ def escrow_key_active() -> EscrowPublicKey:
     row = escrow_key_active_row()
     if row is None:
         raise NoActiveEscrowKey("no active escrow key: run the key ceremony")
+    problem = escrow_key_attestation_problem(row, holders=False)
+    if problem is not None:
+        logger.error("escrow key refused: %s; nothing is sealed until an operator looks "
+                     "(manage.py escrow_key_verify)", problem)
+        raise EscrowKeyUnattested(
+            "the active escrow key is not the one its logged ceremony names; enrolment is "
+            "suspended until an operator looks"
+        )
     public_key = EscrowPublicKey.from_dict(row.public_key)
     _key_cache = (now, public_key)
     return public_key
