@@ -387,7 +387,7 @@ class StaffMail(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="+")
     kind = models.CharField(max_length=40)
-    recipient = models.EmailField()
+    recipient = SealedTextField()  # an address: sealed, never filtered on
     subject = models.CharField(max_length=200)
     body = models.TextField()
     secret_sealed = models.BinaryField(null=True, blank=True)

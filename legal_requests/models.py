@@ -119,9 +119,9 @@ class DisclosureRequest(ConcurrentTransitionMixin, models.Model):
     officer_badge = SealedTextField(blank=True)
     officer_email = SealedTextField()
     officer_phone = SealedTextField()
-    case_reference = models.CharField(max_length=100)
+    case_reference = SealedTextField()  # at most 100 characters (the API's and form's limit)
     legal_basis = models.ForeignKey(LegalBasis, on_delete=models.PROTECT)
-    issuing_authority = models.CharField(max_length=200)
+    issuing_authority = SealedTextField()  # at most 200 characters
     # The legal document, AES-256-GCM under a service key; its SHA-256 goes into the log.
     document_sealed = models.BinaryField()
     document_sha256 = models.BinaryField(max_length=32)
@@ -360,7 +360,7 @@ class OutgoingMail(models.Model):
     request = models.ForeignKey(DisclosureRequest, on_delete=models.CASCADE,
                                 related_name="mails")
     kind = models.CharField(max_length=40)
-    recipient = models.EmailField()
+    recipient = SealedTextField()  # an address: sealed, never filtered on
     subject = models.CharField(max_length=200)
     # For a download secret, the body holds a marker where the secret goes at sending.
     body = models.TextField()

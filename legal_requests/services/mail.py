@@ -199,7 +199,7 @@ def mail_send_for_request(*, disclosure_id: UUID, kind: str) -> int:
         OutgoingMail.objects.filter(
             request_id=disclosure_id, kind=kind, state=OutgoingMail.State.PENDING,
             next_attempt_at__lte=timezone.now(),
-        ).order_by("recipient").values_list("pk", flat=True)
+        ).order_by("created_at", "pk").values_list("pk", flat=True)
     )
     sent = 0
     for mail_id in due:
