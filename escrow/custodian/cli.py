@@ -11,9 +11,11 @@ import importlib.metadata
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from escrow.crypto.cosignature import CosignatureVerifier
 from escrow.crypto.errors import CryptoError
 from escrow.crypto.release import PartialDecryption, partial_decrypt, release_context
 from escrow.crypto.threshold import CustodianShare, EscrowPublicKey
@@ -92,6 +94,28 @@ def _config(args: argparse.Namespace) -> ToolConfig:
     return config_load(default_config_path(), required=False)
 
 
+def _witnesses_required(witnesses: Sequence[CosignatureVerifier], *, no_witness: bool) -> None:
+    """Refuse to trust the log key alone unless the custodian said so with --no-witness.
+
+    Whoever holds the log key (a compromised operator) can sign a private fork and show
+    it to one custodian; only independent witnesses' cosignatures rule that out.
+    """
+    if witnesses and no_witness:
+        fail("--no-witness contradicts the witness keys configured (--witness, or "
+             "witnesses in the config file); remove one or the other")
+    if no_witness:
+        print("Warning: --no-witness: this checkpoint is trusted on the log key alone, so "
+              "a fork of the log shown to you alone would not be noticed. Use it only for "
+              "testing or a single-party deployment (see docs/custodian-tool.md).",
+              file=sys.stderr)
+    elif not witnesses:
+        fail("no witness keys are configured, and a checkpoint signed by the log key alone "
+             "may be a fork shown to you alone. Add the witnesses' verifier keys to your "
+             'config file ("witnesses": ["<key>", ...], "witness_quorum": N) or pass '
+             "--witness KEY for each; for testing or a single-party deployment only, "
+             "--no-witness accepts the log key alone (see docs/custodian-tool.md)")
+
+
 def _challenge_verified(service: Service, args: argparse.Namespace) -> VerifiedChallenge:
     """The challenge, checked; with a config file, also against the last checkpoint seen."""
     config = _config(args)
@@ -100,9 +124,7 @@ def _challenge_verified(service: Service, args: argparse.Namespace) -> VerifiedC
         fail("the log's verifier key is needed: --log-key, or log_key in the config file")
     witnesses = witness_verifiers(args.witness or config.witnesses)
     quorum = args.witness_quorum or config.witness_quorum or len(witnesses)
-    if not witnesses:
-        print("Warning: no witness keys are configured, so this checkpoint is trusted on the "
-              "log key alone (see docs/custodian-tool.md).", file=sys.stderr)
+    _witnesses_required(witnesses, no_witness=args.no_witness)
     verified = challenge_verify(
         challenge_fetch(service, request_id=args.request_id), request_id=args.request_id,
         log_key=log_key, log_origin=args.log_origin or config.log_origin,
@@ -317,6 +339,10 @@ def _log_options(command: argparse.ArgumentParser) -> None:
                               "or witnesses in the config file)")
     command.add_argument("--witness-quorum", type=_positive, metavar="N",
                          help="cosignatures needed on a checkpoint (default: every witness)")
+    command.add_argument("--no-witness", action="store_true",
+                         help="accept a checkpoint signed by the log key alone, with no "
+                              "witness cosignature: for testing or a single-party "
+                              "deployment only (otherwise refused)")
 
 
 def build_parser() -> argparse.ArgumentParser:
