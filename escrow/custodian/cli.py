@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,19 +117,37 @@ def _witnesses_required(witnesses: Sequence[CosignatureVerifier], *, no_witness:
              "--no-witness accepts the log key alone (see docs/custodian-tool.md)")
 
 
-def _challenge_verified(service: Service, args: argparse.Namespace) -> VerifiedChallenge:
-    """The challenge, checked; with a config file, also against the last checkpoint seen."""
+@dataclass(frozen=True)
+class _LogTrust:
+    """The keys a run believes: the log's, and the witnesses' with their quorum."""
+
+    config: ToolConfig
+    log_key: str
+    witnesses: tuple[CosignatureVerifier, ...]
+    quorum: int
+
+
+def _log_trust(args: argparse.Namespace) -> _LogTrust:
+    """Checked before signing in, so a run that must stop spends no one-time code."""
     config = _config(args)
     log_key = args.log_key or config.log_key
     if not log_key:
         fail("the log's verifier key is needed: --log-key, or log_key in the config file")
     witnesses = witness_verifiers(args.witness or config.witnesses)
-    quorum = args.witness_quorum or config.witness_quorum or len(witnesses)
     _witnesses_required(witnesses, no_witness=args.no_witness)
+    quorum = args.witness_quorum or config.witness_quorum or len(witnesses)
+    return _LogTrust(config=config, log_key=log_key, witnesses=witnesses, quorum=quorum)
+
+
+def _challenge_verified(
+    service: Service, args: argparse.Namespace, trust: _LogTrust
+) -> VerifiedChallenge:
+    """The challenge, checked; with a config file, also against the last checkpoint seen."""
+    config, log_key = trust.config, trust.log_key
     verified = challenge_verify(
         challenge_fetch(service, request_id=args.request_id), request_id=args.request_id,
         log_key=log_key, log_origin=args.log_origin or config.log_origin,
-        witnesses=witnesses, witness_quorum=quorum,
+        witnesses=trust.witnesses, witness_quorum=trust.quorum,
     )
     if config.state_path is not None:
         state_advance(
@@ -162,14 +181,16 @@ def _accepted_report(answer: Any) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    trust = _log_trust(args)
     service = _authenticated(args)
-    print(consent_summary(_challenge_verified(service, args)))
+    print(consent_summary(_challenge_verified(service, args, trust)))
     return EXIT_OK
 
 
 def cmd_release(args: argparse.Namespace) -> int:
+    trust = _log_trust(args)
     service = _authenticated(args)
-    verified = _challenge_verified(service, args)
+    verified = _challenge_verified(service, args, trust)
     print(consent_summary(verified))
     if not args.yes:
         answer = read_line("Release your partial decryption for this request? [y/N] ")

@@ -114,3 +114,17 @@ def test_a_config_file_without_witnesses_is_refused(
     assert cli.main(["--config", str(config), "show", "7"]) == cli.EXIT_FAILED
     assert "no witness keys are configured" in capsys.readouterr().err
     assert offline_tool == []
+
+
+def test_the_refusal_comes_before_any_sign_in(
+    offline_tool: list[str], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # No password or one-time code is asked for (nor a code spent) on a run that must stop.
+    monkeypatch.delenv("ESCROW_CUSTODIAN_TOKEN")
+    signed_in: list[str | None] = []
+    monkeypatch.setattr(cli, "_sign_in",
+                        lambda service, username: signed_in.append(username) or "est_x")
+    assert cli.main(["--username", "frank", "show", "7", "--log-key", LOG_KEY]) == 1
+    assert "no witness keys are configured" in capsys.readouterr().err
+    assert signed_in == []
