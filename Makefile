@@ -42,16 +42,22 @@ lock:
 
 venv: $(VENV)/.installed
 
-# The demo keeps everything under $(DEMO_DIR): its database, its log key, the
-# custodians' share files and credentials.json. Delete the folder to start afresh.
-# With no Celery worker or beat, three processes run beside the server and stop with it:
+# The demo keeps everything under $(DEMO_DIR): its database, its log key, its witness's
+# key, the custodians' share files, credentials.json and custodian-config.json (the
+# custodian tool's --config). Delete the folder to start afresh.
+# With no Celery worker or beat, four processes run beside the server and stop with it:
 # the audit log's sequencer; beat's schedule run in-process (webhook deliveries,
-# deadlines, retries: manage.py scheduled_tasks); and a webhook receiver on
-# 127.0.0.1:$(WEBHOOK_RECEIVER_PORT) that verifies and prints what the demo platform is sent.
+# deadlines, retries: manage.py scheduled_tasks); a webhook receiver on
+# 127.0.0.1:$(WEBHOOK_RECEIVER_PORT) that verifies and prints what the demo platform is sent;
+# and a witness (escrow.custodian.witness) that checks the log only grows and cosigns it.
+# A $(DEMO_DIR)/env from before the demo ran a witness gains the witness's setting.
 WEBHOOK_RECEIVER_PORT ?= $(shell echo $$(( $(PORT) + 1 )))
 demo: $(VENV)/.installed
 	@mkdir -p $(DEMO_DIR)
-	@set -a; [ -f $(DEMO_DIR)/env ] || $(PY) manage.py demo_env --dir $(DEMO_DIR) > $(DEMO_DIR)/env; . $(DEMO_DIR)/env; set +a; \
+	@set -a; [ -f $(DEMO_DIR)/env ] || $(PY) manage.py demo_env --dir $(DEMO_DIR) > $(DEMO_DIR)/env; \
+	grep -q '^ESCROW_LOG_WITNESS_KEYS=' $(DEMO_DIR)/env || \
+	  { echo; $(PY) manage.py demo_env --dir $(DEMO_DIR) --witness-only; } >> $(DEMO_DIR)/env; \
+	. $(DEMO_DIR)/env; set +a; \
 	unset REDIS_URL; \
 	$(PY) manage.py migrate --no-input -v 0 && \
 	$(PY) manage.py collectstatic --no-input -v 0 && \
@@ -62,7 +68,11 @@ demo: $(VENV)/.installed
 	  $(PY) manage.py scheduled_tasks --loop --max-interval 5 --skip log-sequence & scheduler=$$!; \
 	  $(PY) manage.py webhook_receiver --port $(WEBHOOK_RECEIVER_PORT) \
 	    --secret-file $(DEMO_DIR)/webhook-receiver.secret & receiver=$$!; \
-	  trap 'kill $$sequencer $$scheduler $$receiver 2>/dev/null; wait $$sequencer $$scheduler $$receiver' EXIT; \
+	  $(PY) -m escrow.custodian.witness cosign --server http://$(HOST):$(PORT) \
+	    --log-key "$$($(PY) -c 'import json,sys; print(json.load(open(sys.argv[1]))["log_key"])' \
+	      $(DEMO_DIR)/custodian-config.json)" \
+	    --key-file $(DEMO_DIR)/witness.key --state $(DEMO_DIR)/witness.state --every 2 & witness=$$!; \
+	  trap 'kill $$sequencer $$scheduler $$receiver $$witness 2>/dev/null; wait $$sequencer $$scheduler $$receiver $$witness' EXIT; \
 	  $(PY) manage.py runserver --noreload $(HOST):$(PORT); }
 
 # Any manage.py command against the demo, with the demo's settings loaded from

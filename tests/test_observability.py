@@ -98,6 +98,14 @@ def test_every_record_of_a_request_carries_its_id(
     assert all(line.get("request_id") == "req-enrol-1" for line in lines)
 
 
+def test_polls_of_the_checkpoint_are_logged_at_debug_only(json_log: io.StringIO) -> None:
+    # A witness (the demo runs one) and the auditors' pages fetch it every few seconds.
+    assert Client().get("/log/checkpoint").status_code in {200, 404}
+    finished = [line for line in log_lines(json_log) if line["event"] == "request_finished"]
+    assert [(line["route"], line["level"]) for line in finished] == [
+        ("log/checkpoint", "debug")]
+
+
 def test_logs_carry_no_identity_value_nor_path_nor_query(
     platform_a: Any, json_log: io.StringIO
 ) -> None:

@@ -25,11 +25,14 @@ class CustodianReleasesPage(StaffPage):
                          selectors.CUSTODIAN_PAGE_SIZE).get_page(request.GET.get("page"))
         rows = selectors.custodian_release_rows(disclosures=list(page.object_list),
                                                 custodian=request.user)  # type: ignore[arg-type]
+        identity = log_identity()
         return render(request, "console/custodian/releases.html", {
             "releases_page": page, "rows": rows,
             "waiting": sum(1 for r in rows if r.can_answer),
             "shares": selectors.custodian_shares_held(custodian=request.user),  # type: ignore[arg-type]
             # The tool's --server: this service, as the custodian's browser reached it.
             "server": request.build_absolute_uri("/").rstrip("/"),
-            "log_key": log_identity().verifier_key,
+            "log_key": identity.verifier_key,
+            # The tool refuses a checkpoint without them unless told --no-witness.
+            "witness_keys": [witness.vkey for witness in identity.witnesses],
         })

@@ -22,8 +22,9 @@ from django.http import HttpRequest, HttpResponse
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_MAX_LENGTH = 128
 _REQUEST_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{REQUEST_ID_MAX_LENGTH}}}")
-# Probes arrive every few seconds; their lines would drown the rest.
-_QUIET_PREFIXES = ("/healthz/", "/metrics")
+# Probes, and witnesses polling the log's checkpoint, arrive every few seconds; their
+# lines would drown the rest.
+_QUIET_PREFIXES = ("/healthz/", "/metrics", "/log/checkpoint")
 
 logger = structlog.get_logger("escrow.request")
 

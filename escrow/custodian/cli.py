@@ -11,9 +11,12 @@ import importlib.metadata
 import json
 import os
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from escrow.crypto.cosignature import CosignatureVerifier
 from escrow.crypto.errors import CryptoError
 from escrow.crypto.release import PartialDecryption, partial_decrypt, release_context
 from escrow.crypto.threshold import CustodianShare, EscrowPublicKey
@@ -92,25 +95,61 @@ def _config(args: argparse.Namespace) -> ToolConfig:
     return config_load(default_config_path(), required=False)
 
 
-def _challenge_verified(
-    service: Service, args: argparse.Namespace, *, epoch: int | None
-) -> VerifiedChallenge:
-    """The challenge for escrow key `epoch`, checked; with a config file, also against the
-    last checkpoint seen."""
+def _witnesses_required(witnesses: Sequence[CosignatureVerifier], *, no_witness: bool) -> None:
+    """Refuse to trust the log key alone unless the custodian said so with --no-witness.
+
+    Whoever holds the log key (a compromised operator) can sign a private fork and show
+    it to one custodian; only independent witnesses' cosignatures rule that out.
+    """
+    if witnesses and no_witness:
+        fail("--no-witness contradicts the witness keys configured (--witness, or "
+             "witnesses in the config file); remove one or the other")
+    if no_witness:
+        print("Warning: --no-witness: this checkpoint is trusted on the log key alone, so "
+              "a fork of the log shown to you alone would not be noticed. Use it only for "
+              "testing or a single-party deployment (see docs/custodian-tool.md).",
+              file=sys.stderr)
+    elif not witnesses:
+        fail("no witness keys are configured, and a checkpoint signed by the log key alone "
+             "may be a fork shown to you alone. Add the witnesses' verifier keys to your "
+             'config file ("witnesses": ["<key>", ...], "witness_quorum": N) or pass '
+             "--witness KEY for each; for testing or a single-party deployment only, "
+             "--no-witness accepts the log key alone (see docs/custodian-tool.md)")
+
+
+@dataclass(frozen=True)
+class _LogTrust:
+    """The keys a run believes: the log's, and the witnesses' with their quorum."""
+
+    config: ToolConfig
+    log_key: str
+    witnesses: tuple[CosignatureVerifier, ...]
+    quorum: int
+
+
+def _log_trust(args: argparse.Namespace) -> _LogTrust:
+    """Checked before signing in, so a run that must stop spends no one-time code."""
     config = _config(args)
     log_key = args.log_key or config.log_key
     if not log_key:
         fail("the log's verifier key is needed: --log-key, or log_key in the config file")
     witnesses = witness_verifiers(args.witness or config.witnesses)
+    _witnesses_required(witnesses, no_witness=args.no_witness)
     quorum = args.witness_quorum or config.witness_quorum or len(witnesses)
-    if not witnesses:
-        print("Warning: no witness keys are configured, so this checkpoint is trusted on the "
-              "log key alone (see docs/custodian-tool.md).", file=sys.stderr)
+    return _LogTrust(config=config, log_key=log_key, witnesses=witnesses, quorum=quorum)
+
+
+def _challenge_verified(
+    service: Service, args: argparse.Namespace, trust: _LogTrust, *, epoch: int | None
+) -> VerifiedChallenge:
+    """The challenge for escrow key `epoch`, checked; with a config file, also against the
+    last checkpoint seen."""
+    config, log_key = trust.config, trust.log_key
     verified = challenge_verify(
         challenge_fetch(service, request_id=args.request_id, epoch=epoch),
         request_id=args.request_id,
         log_key=log_key, log_origin=args.log_origin or config.log_origin,
-        witnesses=witnesses, witness_quorum=quorum,
+        witnesses=trust.witnesses, witness_quorum=trust.quorum,
     )
     if config.state_path is not None:
         state_advance(
@@ -144,8 +183,9 @@ def _accepted_report(answer: Any) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    trust = _log_trust(args)
     service = _authenticated(args)
-    print(consent_summary(_challenge_verified(service, args, epoch=args.epoch)))
+    print(consent_summary(_challenge_verified(service, args, trust, epoch=args.epoch)))
     return EXIT_OK
 
 
@@ -153,8 +193,9 @@ def cmd_release(args: argparse.Namespace) -> int:
     # The points to answer are those sealed under the share file's own epoch: a request
     # may span epochs, each answered by its own custodians.
     epoch = share_epoch(args.share)
+    trust = _log_trust(args)
     service = _authenticated(args)
-    verified = _challenge_verified(service, args, epoch=epoch)
+    verified = _challenge_verified(service, args, trust, epoch=epoch)
     print(consent_summary(verified))
     if not args.yes:
         answer = read_line("Release your partial decryption for this request? [y/N] ")
@@ -324,6 +365,10 @@ def _log_options(command: argparse.ArgumentParser) -> None:
                               "or witnesses in the config file)")
     command.add_argument("--witness-quorum", type=_positive, metavar="N",
                          help="cosignatures needed on a checkpoint (default: every witness)")
+    command.add_argument("--no-witness", action="store_true",
+                         help="accept a checkpoint signed by the log key alone, with no "
+                              "witness cosignature: for testing or a single-party "
+                              "deployment only (otherwise refused)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,8 +10,9 @@ and no database, only the crypto core and the log's public C2SP resources:
 Each round fetches the latest checkpoint, verifies the log's signature, proves it
 consistent with the last checkpoint this witness cosigned (RFC 9162 s2.1.4, from the
 hash tiles, checked against both signed roots), adds a C2SP tlog-cosignature line and
-hands it to the log's /log/cosignature endpoint. The state file moves on only after all
-of that succeeded; a checkpoint that is older than it or inconsistent with it is never
+hands it to the log's /log/cosignature endpoint (once per checkpoint: a round that finds
+the one it cosigned last sends nothing). The state file moves on only after all of that
+succeeded; a checkpoint that is older than it or inconsistent with it is never
 cosigned, and the witness stops so a person looks at the evidence.
 """
 
@@ -66,6 +67,10 @@ def witness_round(
             raise LogForked(f"the log's checkpoint went back from size {seen.size} to "
                             f"{checkpoint.size}; not cosigning")
         checkpoint_consistent(seen=seen, new=checkpoint, read_tiles=tiles_reader(service))
+        if checkpoint.size == seen.size:
+            # The same tree (consistent at the same size), cosigned last round: the log
+            # keeps a witness's first cosignature of a checkpoint, so nothing is sent.
+            return checkpoint.size
     # The log's own signature (the only one note_open verified) stays; ours is added.
     cosigned = note_sign(
         text=note.text, signers=[Cosigner(name=name, private_key=private_key, timestamp=now)],
@@ -97,6 +102,9 @@ def cmd_cosign(args: argparse.Namespace) -> int:
     except NoteError as exc:
         fail(f"the witness key file holds no witness signer key: {exc}")
     service = Service(base_url=args.server)
+    # In a loop, a line only when something changed: the same size cosigned again, or the
+    # same failure again (a service still starting), is not news.
+    reported: int | str | None = None
     while True:
         try:
             size = witness_round(
@@ -104,13 +112,17 @@ def cmd_cosign(args: argparse.Namespace) -> int:
                 name=name, private_key=private_key, state_path=Path(args.state),
                 now=int(time.time()),
             )
-            print(f"cosigned the checkpoint of size {size}", flush=True)
+            if size != reported:
+                print(f"cosigned the checkpoint of size {size}", flush=True)
+            reported = size
         except LogForked:
             raise
         except CustodianToolError as exc:
             if not args.every:
                 raise
-            print(f"escrow-witness: {exc}; trying again", file=sys.stderr, flush=True)
+            if str(exc) != reported:
+                print(f"escrow-witness: {exc}; trying again", file=sys.stderr, flush=True)
+            reported = str(exc)
         if not args.every:
             return EXIT_OK
         time.sleep(args.every)

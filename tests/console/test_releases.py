@@ -40,15 +40,30 @@ def test_a_custodian_sees_what_a_release_covers_and_the_command_to_run(
     assert "You hold share <strong>2</strong>" in page
     assert re.search(r'<progress id="progress-[^"]+" max="3" value="0">', page)
     assert "Partials: 0 of 3 needed" in page
+    # No witness is configured here: the command says the tool trusts the log key alone.
     command = (f"escrow-custodian --server http://testserver --username frank release "
                f"{disclosure.pk} --share YOUR-SHARE-FILE --log-key "
-               f"'{log_identity().verifier_key}'")
+               f"'{log_identity().verifier_key}' --no-witness")
     assert command in page
+    assert "names no witness" in page
     # The pseudonym and the officer are the agency's words, not identity data, but the
     # page needs neither; the identity behind the pseudonym never leaves the vault.
     target = disclosure.targets.get()
     assert target.pseudonym not in page
     assert disclosure.officer_name not in page
+
+
+def test_the_command_names_the_witnesses_the_log_accepts(approved: Story,
+                                                         settings: Any) -> None:
+    from escrow.crypto.cosignature import cosigner_key_generate
+
+    wendy, walter = (cosigner_key_generate(name=f"witness.example/{n}")[1]
+                     for n in ("wendy", "walter"))
+    settings.ESCROW_LOG_WITNESS_KEYS = [wendy, walter]
+    page = console_client(approved.frank).get("/console/releases/").content.decode()
+    assert (f"--log-key '{log_identity().verifier_key}' --witness '{wendy}' "
+            f"--witness '{walter}'</code>") in page
+    assert "--no-witness" not in page
 
 
 def test_no_release_waiting_says_so(story: Story) -> None:

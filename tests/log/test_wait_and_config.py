@@ -117,9 +117,9 @@ def test_production_refuses_to_start_without_the_log_key() -> None:
     assert "ESCROW_LOG_ORIGIN must be set" in result.stderr
 
 
-def test_demo_env_generates_a_fresh_log_key() -> None:
+def test_demo_env_generates_a_fresh_log_key(tmp_path: Path) -> None:
     out = io.StringIO()
-    call_command("demo_env", stdout=out)
+    call_command("demo_env", "--dir", str(tmp_path), stdout=out)
     values = dict(line.split("=", 1) for line in out.getvalue().splitlines() if "=" in line)
     signer = signer_parse(values["ESCROW_LOG_SIGNING_KEY"])
     assert signer.name == values["ESCROW_LOG_ORIGIN"]

@@ -53,8 +53,9 @@ def share_paths(world: World, tmp_path: Path, name: str) -> tuple[str, str]:
 
 def release_args(world: World, tmp_path: Path, name: str, request_id: str) -> list[str]:
     share, passphrase = share_paths(world, tmp_path, name)
+    # No witness runs beside these tests (test_custodian_witnesses.py has them).
     return ["release", request_id, "--share", share, "--passphrase-file", passphrase,
-            "--log-key", log_identity().verifier_key, "--yes"]
+            "--log-key", log_identity().verifier_key, "--no-witness", "--yes"]
 
 
 def test_three_custodians_release_with_their_share_files(
@@ -89,7 +90,7 @@ def test_signs_in_with_password_and_one_time_code_and_asks_before_sending(
     share, _ = share_paths(world, tmp_path, "ivan")
     code = f"{totp(TOTPDevice.objects.get(user=world.custodians['ivan']).bin_key):06d}"
     args = ["--username", "ivan", "release", str(request.pk), "--share", share,
-            "--log-key", log_identity().verifier_key]
+            "--log-key", log_identity().verifier_key, "--no-witness"]
     done = run_cli(*args, server=live_server.url,
                    stdin=f"{PASSWORD}\n{code}\ny\n{SHARE_PASSPHRASE}\n")
     assert done.returncode == 0, done.stderr
@@ -101,7 +102,8 @@ def test_declining_sends_nothing(cli_world: World, live_server: Any, tmp_path: P
     request = approved_request(world, [enrol(world)])
     share, _ = share_paths(world, tmp_path, "judy")
     declined = run_cli("release", str(request.pk), "--share", share,
-                       "--log-key", log_identity().verifier_key, server=live_server.url,
+                       "--log-key", log_identity().verifier_key, "--no-witness",
+                       server=live_server.url,
                        token=world.staff_token(world.custodians["judy"]), stdin="n\n")
     assert declined.returncode == 3, declined.stderr
     assert "Nothing was sent." in declined.stdout
@@ -181,7 +183,8 @@ def test_show_verifies_and_uploads_nothing(cli_world: World, live_server: Any) -
     world = cli_world
     request = approved_request(world, [enrol(world)], fields=["email"])
     done = run_cli("show", str(request.pk), "--log-key", log_identity().verifier_key,
-                   server=live_server.url, token=world.staff_token(world.custodians["frank"]))
+                   "--no-witness", server=live_server.url,
+                   token=world.staff_token(world.custodians["frank"]))
     assert done.returncode == 0, done.stderr
     assert "Fields:            email" in done.stdout
     assert "Checked: the approval is entry" in done.stdout

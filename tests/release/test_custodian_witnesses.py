@@ -161,3 +161,26 @@ def test_the_witness_state_advances_only_after_a_cosignature(
     assert second.returncode == 0, second.stderr
     assert log_checkpoint_latest().tree_size > size  # type: ignore[union-attr]
     assert LogCosignature.objects.count() == 2
+
+
+def test_the_tool_refuses_the_log_key_alone_unless_told_no_witness(
+    cli_world: World, live_server: Any
+) -> None:
+    world = cli_world
+    request = approved_request(world, [enrol(world)])
+    token = world.staff_token(world.custodians["frank"])
+    log_key = ["--log-key", log_identity().verifier_key]
+
+    refused = run_cli("show", str(request.pk), *log_key, server=live_server.url, token=token)
+    assert refused.returncode == 1
+    assert "no witness keys are configured" in refused.stderr
+    assert "--no-witness" in refused.stderr
+    assert refused.stdout == ""
+
+    # For a test or a single-party deployment: the log key alone, said out loud.
+    opted_out = run_cli("show", str(request.pk), *log_key, "--no-witness",
+                        server=live_server.url, token=token)
+    assert opted_out.returncode == 0, opted_out.stderr
+    assert "Warning: --no-witness" in opted_out.stderr
+    assert "Pseudonyms:        1" in opted_out.stdout
+    assert not CustodianResponse.objects.exists()

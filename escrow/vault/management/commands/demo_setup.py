@@ -25,6 +25,7 @@ from accounts.services import (
     webhook_endpoint_update,
 )
 from escrow.log.events import Actor
+from escrow.log.keys import log_identity
 from escrow.vault.services.ceremony import escrow_key_ceremony
 
 # The named actors the tests use too, so a reader recognises the story.
@@ -93,6 +94,24 @@ def _demo_webhook_endpoint(out: Path, url: str) -> None:
         _write_private(secret_file, f"{issued.signing_secret}\n".encode())
 
 
+DEMO_CUSTODIAN_CONFIG = "custodian-config.json"
+
+
+def _custodian_config(out: Path) -> Path:
+    """The custodian tool's config for the demo (escrow/custodian/config.py): the log's
+    verifier key and origin, and the demo witness (`make demo` runs it) with a quorum of
+    one. Public keys only; a real custodian gets them from the auditors and the witnesses,
+    never from the service they check."""
+    identity = log_identity()
+    document: dict[str, Any] = {"log_key": identity.verifier_key, "log_origin": identity.origin}
+    if identity.witnesses:
+        document["witnesses"] = [witness.vkey for witness in identity.witnesses]
+        document["witness_quorum"] = 1
+    path = out / DEMO_CUSTODIAN_CONFIG
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 class Command(BaseCommand):
     help = "Create demo data (once) and write its credentials to <out>/credentials.json."
 
@@ -117,6 +136,7 @@ class Command(BaseCommand):
         _write_private(credentials_path, json.dumps(credentials, indent=2).encode())
         if options["webhook_receiver_url"]:
             _demo_webhook_endpoint(out, options["webhook_receiver_url"])
+        custodian_config = _custodian_config(out)
         self.stdout.write(self.style.SUCCESS("Identity escrow demo"))
         self.stdout.write(f"  API:          {base_url}/api/v1/")
         self.stdout.write(f"  API docs:     {base_url}/api/docs/")
@@ -125,6 +145,8 @@ class Command(BaseCommand):
         self.stdout.write(f"  Health:       {base_url}/healthz/ready")
         self.stdout.write(f"  Credentials:  {credentials_path} (API keys, staff logins, TOTP, "
                           "custodian share files and passphrases)")
+        self.stdout.write(f"  Custodians:   escrow-custodian --config {custodian_config} "
+                          "(the log key and the demo witness, quorum 1)")
 
     @transaction.atomic
     def _create(self, out: Path, base_url: str) -> dict[str, Any]:
