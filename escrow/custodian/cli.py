@@ -190,10 +190,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
+    trust = _log_trust(args)
     # The points to answer are those sealed under the share file's own epoch: a request
     # may span epochs, each answered by its own custodians.
     epoch = share_epoch(args.share)
-    trust = _log_trust(args)
     service = _authenticated(args)
     verified = _challenge_verified(service, args, trust, epoch=epoch)
     print(consent_summary(verified))

@@ -33,7 +33,7 @@ def offline_tool(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
     monkeypatch.delenv("ESCROW_CUSTODIAN_CONFIG", raising=False)
     fetched: list[str] = []
 
-    def challenge_fetch(service: Any, *, request_id: str) -> Any:
+    def challenge_fetch(service: Any, *, request_id: str, epoch: int | None = None) -> Any:
         fetched.append(request_id)
         raise CustodianToolError("the challenge was downloaded")
 
