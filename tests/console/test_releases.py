@@ -75,3 +75,39 @@ def test_no_release_waiting_says_so(story: Story) -> None:
 def test_other_roles_are_refused(approved: Story) -> None:
     for user in (approved.alice, approved.bob, approved.dave):
         assert console_client(user).get("/console/releases/").status_code == 403
+
+
+def spanning_epochs(story: Story, escrow_keypair: Any) -> tuple[int, int]:
+    """frank holds share 2 of epoch 1 and share 1 of epoch 2, made by a later ceremony;
+    the approved request names one record of each."""
+    from legal_requests.models import RequestTarget
+    from tests import factories
+
+    CustodianKey.objects.create(
+        escrow_key=escrow_keypair.row, index=2, user=story.frank,
+        verification_key=escrow_keypair.public_key.verification_keys[1].hex())
+    later = factories.escrow_key_active(threshold=2, custodians=3)
+    CustodianKey.objects.create(
+        escrow_key=later.row, index=1, user=story.frank,
+        verification_key=later.public_key.verification_keys[0].hex())
+    first = story.disclosure.targets.get().enrolment
+    newer = factories.enrolment(first.platform)  # sealed under epoch 2
+    RequestTarget.objects.create(request=story.disclosure, pseudonym=newer.pseudonym,
+                                 enrolment=newer)
+    for approver in (story.bob, story.carol):
+        disclosure_approve(disclosure=story.disclosure, approver=approver, reason="In scope.")
+    return escrow_keypair.row.epoch, later.row.epoch
+
+
+def test_a_release_spanning_epochs_shows_each_epochs_progress(story: Story,
+                                                               escrow_keypair: Any) -> None:
+    epoch1, epoch2 = spanning_epochs(story, escrow_keypair)
+    page = console_client(story.frank).get("/console/releases/").content.decode()
+    assert (f"You hold share <strong>1</strong> of escrow key epoch <strong>{epoch2}</strong> "
+            "(2 of 3 needed; the active key, for new records)") in page
+    assert (f"You hold share <strong>2</strong> of escrow key epoch <strong>{epoch1}</strong> "
+            "(3 of 5 needed; for records sealed before a later ceremony)") in page
+    assert f"epoch {epoch1}: 0 of 3; epoch {epoch2}: 0 of 2" in page
+    assert "Partials: 0 of 5 needed" in page
+    assert f"(epochs {epoch1}, {epoch2})" in page
+    assert "once with each share file" in page
