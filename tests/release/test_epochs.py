@@ -16,8 +16,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from accounts.roles import Role
-from escrow.crypto.release import partial_decrypt, release_context
-from escrow.crypto.threshold import CustodianShare, EscrowPublicKey, ceremony_run
+from escrow.crypto.threshold import CustodianShare, ceremony_run
 from escrow.log.events import Actor
 from escrow.log.models import AuditEvent
 from escrow.vault.models import Enrolment
@@ -38,6 +37,7 @@ from tests.release.test_release_api import (
     partial_from,
     partials_url,
 )
+from tests.release.test_turnover import partial_with
 
 pytestmark = pytest.mark.django_db(transaction=True, available_apps=RELEASE_TEST_APPS)
 NEW_BOARD = ("kim", "grace", "mia")  # epoch 2's shares 1, 2, 3
@@ -70,16 +70,6 @@ def challenge_for(world: World, request: DisclosureRequest, name: str,
     response = world.staff_client(world.custodians[name]).get(url)
     assert response.status_code == 200, response.content
     return response.json()
-
-
-def partial_with(share: CustodianShare, key: EscrowPublicKey, challenge: dict[str, Any]
-                 ) -> dict[str, Any]:
-    context = release_context(
-        request_id=challenge["context"]["request_id"],
-        approval_log_index=challenge["context"]["approval_log_index"],
-    )
-    points = [bytes.fromhex(item["point"]) for item in challenge["items"]]
-    return partial_decrypt(share=share, public_key=key, points=points, context=context).to_dict()
 
 
 def post(world: World, request: DisclosureRequest, name: str, body: dict[str, Any]) -> Any:
