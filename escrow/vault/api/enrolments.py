@@ -34,6 +34,7 @@ from escrow.vault.metrics import ENROLMENTS
 from escrow.vault.models import Enrolment
 from escrow.vault.selectors import enrolment_get_for_platform, enrolment_status
 from escrow.vault.services.enrolment import (
+    EnrolmentResult,
     enrolment_ban,
     enrolment_create,
     enrolment_erase,
@@ -110,6 +111,23 @@ def _status_response(enrolment: Enrolment, code: int = status.HTTP_200_OK) -> Re
 def _caller_enrolment(request: Request, pseudonym: str) -> tuple[Platform, Enrolment]:
     platform = required_platform(request)
     return platform, enrolment_get_for_platform(platform=platform, pseudonym=pseudonym)
+
+
+# Stateless; its ISO 8601 rendering (UTC as "Z") is the one every answer uses.
+_TIMESTAMP = serializers.DateTimeField()
+
+
+def enrolment_created_body(result: EnrolmentResult) -> dict[str, Any]:
+    """What `EnrolmentCreateApi.Output` renders, built without a serializer per request
+    (it is the documented shape; tests/test_enrolment_api.py holds the two equal)."""
+    return {
+        "pseudonym": str(result.enrolment.pseudonym),
+        "status": str(result.enrolment.status),
+        "created_at": _TIMESTAMP.to_representation(result.enrolment.created_at),
+        "already_enrolled": bool(result.existing_pseudonyms),
+        "existing_pseudonyms": [str(p) for p in result.existing_pseudonyms],
+        "banned_match": bool(result.any_banned),
+    }
 
 
 class EnrolmentCreateApi(APIView):
@@ -201,17 +219,7 @@ class EnrolmentCreateApi(APIView):
             evidence=evidence,
             idempotency_key=key,
         )
-        body = self.Output(
-            {
-                "pseudonym": result.enrolment.pseudonym,
-                "status": result.enrolment.status,
-                "created_at": result.enrolment.created_at,
-                "already_enrolled": bool(result.existing_pseudonyms),
-                "existing_pseudonyms": result.existing_pseudonyms,
-                "banned_match": result.any_banned,
-            }
-        ).data
-        response = Response(body, status=status.HTTP_201_CREATED)
+        response = Response(enrolment_created_body(result), status=status.HTTP_201_CREATED)
         response["Location"] = reverse("enrolment-detail",
                                        kwargs={"pseudonym": result.enrolment.pseudonym})
         if result.replayed:
