@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,13 @@ from escrow.crypto.envelope import FieldContext, field_seal, point_commitment
 from escrow.crypto.pseudonym import pseudonym_derive
 from escrow.keys import platform_key, service_key
 from escrow.log.events import Actor, event_prepare, event_record
-from escrow.vault.identity import Evidence, Identity, match_attributes, sealed_field_values
+from escrow.vault.identity import (
+    Evidence,
+    Identity,
+    PostalAddress,
+    match_attributes,
+    sealed_field_values,
+)
 from escrow.vault.models import BlindIndex, Enrolment
 from escrow.vault.selectors import enrolment_legal_hold_active, escrow_key_active
 from escrow.vault.services.secret_versions import (
@@ -60,10 +66,22 @@ class EnrolmentResult:
     replayed: bool
 
 
+_IDENTITY_ATTRIBUTES = tuple(f.name for f in fields(Identity))
+_ADDRESS_ATTRIBUTES = tuple(f.name for f in fields(PostalAddress))
+_EVIDENCE_ATTRIBUTES = tuple(f.name for f in fields(Evidence))
+
+
 def _fingerprint(*, platform: Platform, identity: Identity, evidence: Evidence) -> bytes:
     # Keyed, so a database dump cannot test guessed identities against it.
+    plain_identity: dict[str, Any] = {a: getattr(identity, a) for a in _IDENTITY_ATTRIBUTES}
+    address = identity.postal_address
+    if address is not None:
+        plain_identity["postal_address"] = {a: getattr(address, a) for a in _ADDRESS_ATTRIBUTES}
+    # The JSON of dataclasses.asdict() (a stored fingerprint must keep matching its retry),
+    # without its deep copies.
     body = json.dumps(
-        {"identity": asdict(identity), "evidence": asdict(evidence)},
+        {"identity": plain_identity,
+         "evidence": {a: getattr(evidence, a) for a in _EVIDENCE_ATTRIBUTES}},
         sort_keys=True,
         separators=(",", ":"),
         default=str,
