@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,9 @@ from rest_framework.test import APIClient
 from escrow.crypto.envelope import FieldContext, SealedField, field_open
 from escrow.crypto.release import partial_decrypt, partials_combine, release_context
 from escrow.log.models import AuditEvent
+from escrow.vault.api.enrolments import EnrolmentCreateApi, enrolment_created_body
 from escrow.vault.models import BlindIndex, Enrolment, EscrowKey, LegalHold
+from escrow.vault.services.enrolment import EnrolmentResult
 from tests import factories
 from tests.factories import CANARY, identity_payload
 
@@ -61,6 +64,19 @@ class TestCreate:
         event = AuditEvent.objects.get(event_type="enrolment.created")
         assert event.object_ref == f"enrolment:{enrolment.id}"
         assert event.platform_id == platform_a.platform.id
+
+    @pytest.mark.parametrize("earlier", [[], ["PSN-A", "PSN-B"]])
+    def test_the_answer_is_what_the_documented_output_renders(self, earlier: list[str]) -> None:
+        enrolment = Enrolment(pseudonym="PSN-C", status=Enrolment.Status.ACTIVE,
+                              created_at=timezone.now())
+        result = EnrolmentResult(enrolment=enrolment, existing_pseudonyms=earlier,
+                                 any_banned=bool(earlier), replayed=False)
+        documented = EnrolmentCreateApi.Output({
+            "pseudonym": enrolment.pseudonym, "status": enrolment.status,
+            "created_at": enrolment.created_at, "already_enrolled": bool(earlier),
+            "existing_pseudonyms": earlier, "banned_match": bool(earlier),
+        }).data
+        assert json.dumps(enrolment_created_body(result)) == json.dumps(documented)
 
     def test_sealed_fields_open_only_with_k_custodians(
         self, platform_a: Any, escrow_keypair: factories.EscrowKeyPair

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from escrow.crypto.blind_index import blind_index_rekey, identity_match_keys
 from escrow.keys import platform_key
@@ -71,6 +72,27 @@ def test_matching_checks_every_live_version_during_rotation(escrow_keypair: Any)
     assert versions == {1, 2}  # half way: both versions stored, both live
     assert _enrol(platform, "a@mail.example").existing_pseudonyms == [first.pseudonym]
     assert _enrol(platform, "b@mail.example").existing_pseudonyms == [second.pseudonym]
+
+
+def test_a_rotation_started_elsewhere_is_honoured_by_the_next_enrolment(
+    escrow_keypair: Any,
+) -> None:
+    platform = factories.PlatformFactory()
+    first = _enrol(platform, "a@mail.example").enrolment  # this process reads version 1
+    # Another process starts a rotation; this one has not read the versions since.
+    BlindIndexRotation.objects.create(to_version=2, from_version=1, started_at=timezone.now())
+    again = _enrol(platform, "a@mail.example")
+    assert again.existing_pseudonyms == [first.pseudonym]  # version 1 is still live
+    stored = BlindIndex.objects.filter(enrolment=again.enrolment)
+    assert set(stored.values_list("version", flat=True)) == {2}
+    # ... and finishes it (every earlier row re-keyed): version 1 is retired.
+    secret_versions.blind_index_rotation_batch(
+        rotation=BlindIndexRotation.objects.get(pk=2), batch_size=100
+    )
+    BlindIndexRotation.objects.filter(pk=2).update(finished_at=timezone.now())
+    third = _enrol(platform, "a@mail.example")
+    assert third.existing_pseudonyms == sorted([first.pseudonym, again.enrolment.pseudonym])
+    assert set(BlindIndex.objects.values_list("version", flat=True)) == {2}
 
 
 def test_rotation_is_resumable_and_rekeys_each_row_exactly_once(escrow_keypair: Any) -> None:

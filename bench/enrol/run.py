@@ -126,9 +126,10 @@ def bench_env(*, pg_url: str, workers: int) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def gunicorn_serve(env: dict[str, str]) -> Iterator[str]:
-    """Run the service under gunicorn on a free loopback port; yield its base URL."""
-    port = free_port()
+def gunicorn_serve(env: dict[str, str], port: int = 0) -> Iterator[str]:
+    """Run the service under gunicorn on a loopback port (a free one if 0); yield its base
+    URL."""
+    port = port or free_port()
     env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config/gunicorn.conf.py"),
@@ -164,6 +165,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--port", type=int, default=0,
+                        help="loopback port for gunicorn (default: any free one)")
     parser.add_argument("--database", default=BENCH_DB,
                         help="name of the scratch database (dropped and re-created)")
     parser.add_argument("--phases", action="store_true",
@@ -182,7 +185,7 @@ def main() -> None:
     os.environ.update(env)
     api_key, queries = setup_service()
     env["BENCH_API_KEY"] = api_key
-    with gunicorn_serve(env) as base:
+    with gunicorn_serve(env, args.port) as base:
         script = ROOT / "bench/enrol/post.lua"
         targets = {"bare": f"{base}/bench/bare", "enrol": f"{base}/api/v1/enrolments"}
         for url in targets.values():  # warm up workers and connections

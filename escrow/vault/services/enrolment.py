@@ -7,14 +7,14 @@ import hashlib
 import hmac
 import json
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import AutoField
-from django.db.models.sql import InsertQuery
+from django.db.models import AutoField, Field, Model
+from django.db.models.expressions import DatabaseDefault
 from django.utils import timezone
 
 from accounts.models import Platform, WebhookEventType
@@ -24,12 +24,22 @@ from escrow.crypto.envelope import FieldContext, field_seal, point_commitment
 from escrow.crypto.pseudonym import pseudonym_derive
 from escrow.keys import platform_key, service_key
 from escrow.log.events import Actor, event_prepare, event_record
-from escrow.vault.identity import Evidence, Identity, match_attributes, sealed_field_values
+from escrow.vault.identity import (
+    Evidence,
+    Identity,
+    PostalAddress,
+    match_attributes,
+    sealed_field_values,
+)
 from escrow.vault.models import BlindIndex, Enrolment
 from escrow.vault.selectors import enrolment_legal_hold_active, escrow_key_active
 from escrow.vault.services.secret_versions import (
-    blind_index_versions,
+    BlindIndexVersions,
+    RotationStep,
+    blind_index_versions_confirmed,
+    blind_index_versions_remembered,
     identity_match_keys_versioned,
+    rotation_steps_sql,
 )
 
 # A person enrolled more often than this is reported as a match of at most this many.
@@ -56,10 +66,22 @@ class EnrolmentResult:
     replayed: bool
 
 
+_IDENTITY_ATTRIBUTES = tuple(f.name for f in fields(Identity))
+_ADDRESS_ATTRIBUTES = tuple(f.name for f in fields(PostalAddress))
+_EVIDENCE_ATTRIBUTES = tuple(f.name for f in fields(Evidence))
+
+
 def _fingerprint(*, platform: Platform, identity: Identity, evidence: Evidence) -> bytes:
     # Keyed, so a database dump cannot test guessed identities against it.
+    plain_identity: dict[str, Any] = {a: getattr(identity, a) for a in _IDENTITY_ATTRIBUTES}
+    address = identity.postal_address
+    if address is not None:
+        plain_identity["postal_address"] = {a: getattr(address, a) for a in _ADDRESS_ATTRIBUTES}
+    # The JSON of dataclasses.asdict() (a stored fingerprint must keep matching its retry),
+    # without its deep copies.
     body = json.dumps(
-        {"identity": asdict(identity), "evidence": asdict(evidence)},
+        {"identity": plain_identity,
+         "evidence": {a: getattr(evidence, a) for a in _EVIDENCE_ATTRIBUTES}},
         sort_keys=True,
         separators=(",", ":"),
         default=str,
@@ -90,8 +112,8 @@ class _SealedEnrolment:
     pseudonym_version: int
     # blind-index secret version -> kind -> digest, for every live version
     match_keys: dict[int, dict[str, bytes]]
-    # the version the new indexes are stored under
-    match_version: int
+    # the versions they were derived under; the new indexes are stored under `.write`
+    match_versions: BlindIndexVersions
 
 
 def _identity_seal(
@@ -121,19 +143,27 @@ def _identity_seal(
         point_commitments[name] = point_commitment(
             context=context, ephemeral_point=envelope.ephemeral_point
         ).hex()
-    versions = blind_index_versions()
-    match_keys = identity_match_keys_versioned(
-        platform_id=platform_id, identity=match_attributes(identity), versions=versions
-    )
+    versions = blind_index_versions_remembered()  # confirmed by _matches_earlier
     return _SealedEnrolment(
         record_id=record_id, pseudonym=pseudonym, epoch=public_key.epoch, sealed_fields=sealed,
         point_commitments=point_commitments, pseudonym_version=pseudonym_version,
-        match_keys=match_keys, match_version=versions.write,
+        match_keys=_match_keys(platform=platform, identity=identity, versions=versions),
+        match_versions=versions,
     )
 
 
-def _matches_earlier(*, platform: Platform, sealed: _SealedEnrolment) -> list[tuple[str, str]]:
-    """Enrolments of the same person on this platform, by blind index.
+def _match_keys(*, platform: Platform, identity: Identity, versions: BlindIndexVersions
+                ) -> dict[int, dict[str, bytes]]:
+    return identity_match_keys_versioned(
+        platform_id=str(platform.id), identity=match_attributes(identity), versions=versions
+    )
+
+
+def _matches_earlier(*, platform: Platform, sealed: _SealedEnrolment
+                     ) -> tuple[list[tuple[str, str]], list[RotationStep]]:
+    """Enrolments of the same person on this platform, by blind index, and the blind-index
+    rotation steps read in the same statement (to confirm the versions the indexes were
+    derived under).
 
     Read in a statement of its own, before the write: under READ COMMITTED (the
     service's isolation level) a statement sees the same committed rows whether or not
@@ -144,28 +174,83 @@ def _matches_earlier(*, platform: Platform, sealed: _SealedEnrolment) -> list[tu
     # may be under either, and an index left under a retired version is never asked for
     # (indexes of different versions are independent PRF outputs).
     digests = [d for keys in sealed.match_keys.values() for d in keys.values()]
-    if not digests:
-        return []
     platform_id = BlindIndex._meta.get_field("platform").get_db_prep_value(platform.id, connection)
+    # Always one row, for the steps; a match in each (the LEFT JOIN keeps the row without).
+    in_digests = ", ".join(["%s"] * len(digests)) or "NULL"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT DISTINCT e.pseudonym, e.status FROM {BlindIndex._meta.db_table} b "  # noqa: S608  # nosec B608
+            f"SELECT {rotation_steps_sql()}, m.pseudonym, m.status FROM (SELECT 1) one "  # noqa: S608  # nosec B608
+            "LEFT JOIN (SELECT DISTINCT e.pseudonym, e.status "
+            f"FROM {BlindIndex._meta.db_table} b "
             f"JOIN {Enrolment._meta.db_table} e ON e.id = b.enrolment_id "
-            f"WHERE b.platform_id = %s AND b.digest IN ({', '.join(['%s'] * len(digests))}) "
-            "LIMIT %s",
+            f"WHERE b.platform_id = %s AND b.digest IN ({in_digests}) LIMIT %s) m ON true",
             [platform_id, *digests, MAX_REPORTED_MATCHES],
         )
-        return [(pseudonym, status) for pseudonym, status in cursor.fetchall()]
+        rows = cursor.fetchall()
+    listed = rows[0][0]
+    if isinstance(listed, str):  # a driver that leaves json undecoded
+        listed = json.loads(listed)
+    steps = [(int(to), int(source), bool(done)) for to, source, done in listed]
+    return [(p, status) for _, p, status in rows if p is not None], steps
+
+
+def _matches_confirmed(*, platform: Platform, identity: Identity, sealed: _SealedEnrolment
+                       ) -> tuple[_SealedEnrolment, list[tuple[str, str]]]:
+    """The earlier matches, with the indexes derived again (and looked for again) if the
+    blind-index versions changed since this process last read them."""
+    while True:
+        matches, steps = _matches_earlier(platform=platform, sealed=sealed)
+        if blind_index_versions_confirmed(sealed.match_versions, steps) is not None:
+            return sealed, matches
+        versions = blind_index_versions_remembered()
+        sealed = replace(
+            sealed, match_versions=versions,
+            match_keys=_match_keys(platform=platform, identity=identity, versions=versions),
+        )
+
+
+_insert_heads: dict[type[Model], tuple[list[Field[Any, Any]], str]] = {}
+
+
+def _insert_head(model: type[Model]) -> tuple[list[Field[Any, Any]], str]:
+    """The columns an INSERT of `model` writes (all but an auto-increment key) and the
+    statement's head, as Django's insert compiler writes them on PostgreSQL."""
+    if model not in _insert_heads:
+        fields = [f for f in model._meta.concrete_fields if not isinstance(f, AutoField)]
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(f.column) for f in fields)
+        table = quote(model._meta.db_table)
+        _insert_heads[model] = (
+            fields, f"INSERT INTO {table} ({columns}) VALUES ",  # noqa: S608  # nosec B608 - names from model metadata
+        )
+    return _insert_heads[model]
 
 
 def _insert_sql(rows: list[Any]) -> tuple[str, list[Any]]:
-    """One multi-row INSERT of `rows` (instances of one model), compiled by Django."""
-    model = type(rows[0])
-    fields = [f for f in model._meta.concrete_fields if not isinstance(f, AutoField)]
-    query = InsertQuery(model)
-    query.insert_values(fields, rows)
-    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
-    return sql, list(params)
+    """One multi-row INSERT of `rows` (instances of one model) on PostgreSQL.
+
+    The statement Django's compiler writes, without compiling it per request (which took
+    most of a millisecond for the three of a signup): each value is prepared by its
+    field's own `pre_save` and `get_db_prep_save`, as the compiler does, and a column
+    left to its database default is DEFAULT. tests/test_enrolment_insert.py holds the
+    text and parameters equal to the compiler's.
+    """
+    fields, head = _insert_head(type(rows[0]))
+    tuples: list[str] = []
+    params: list[Any] = []
+    for row in rows:
+        marks: list[str] = []
+        for field in fields:
+            value = field.pre_save(row, add=True)
+            if isinstance(value, DatabaseDefault):
+                marks.append("DEFAULT")
+                continue
+            if hasattr(value, "resolve_expression"):  # no other expression is written here
+                raise TypeError(f"{field} holds an SQL expression")
+            marks.append("%s")
+            params.append(field.get_db_prep_save(value, connection=connection))
+        tuples.append(f"({', '.join(marks)})")
+    return head + ", ".join(tuples), params
 
 
 def _rows_insert(groups: list[list[Any]]) -> None:
@@ -190,12 +275,12 @@ def _rows_insert(groups: list[list[Any]]) -> None:
 
 
 def _enrolment_insert(
-    *, platform: Platform, sealed: _SealedEnrolment, evidence: Evidence, idempotency_key: str,
-    fingerprint: bytes, now: datetime,
+    *, platform: Platform, identity: Identity, sealed: _SealedEnrolment, evidence: Evidence,
+    idempotency_key: str, fingerprint: bytes, now: datetime,
 ) -> EnrolmentResult:
     """Earlier matches, then the enrolment, its blind indexes and its audit event, stored
     together (one transaction)."""
-    matches = _matches_earlier(platform=platform, sealed=sealed)
+    sealed, matches = _matches_confirmed(platform=platform, identity=identity, sealed=sealed)
     enrolment = Enrolment(
         id=sealed.record_id,
         platform=platform,
@@ -212,8 +297,8 @@ def _enrolment_insert(
     )
     blind_indexes = [
         BlindIndex(platform=platform, enrolment=enrolment, kind=kind, digest=digest,
-                   version=sealed.match_version)
-        for kind, digest in sealed.match_keys[sealed.match_version].items()
+                   version=sealed.match_versions.write)
+        for kind, digest in sealed.match_keys[sealed.match_versions.write].items()
     ]
     result = _answer_from(enrolment, matches)
     event = event_prepare(
@@ -249,7 +334,7 @@ def enrolment_create(
     now = timezone.now()
     try:
         return _enrolment_insert(
-            platform=platform, sealed=sealed, evidence=evidence,
+            platform=platform, identity=identity, sealed=sealed, evidence=evidence,
             idempotency_key=idempotency_key, fingerprint=fingerprint, now=now,
         )
     except IntegrityError:

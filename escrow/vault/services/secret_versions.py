@@ -9,7 +9,7 @@ Progress is kept in the database, so an interrupted rotation resumes where it st
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from escrow.crypto.blind_index import blind_index_rekey, identity_match_keys
-from escrow.keys import SecretVersionUnknown, platform_key
+from escrow.keys import SecretVersionUnknown, platform_key, secret_versions
 from escrow.log.events import Actor, event_record
 from escrow.vault.models import BlindIndex, BlindIndexRotation
 
@@ -53,16 +53,68 @@ class BlindIndexVersions:
         raise SecretVersionUnknown(f"blind-index secret version {version} was never used")
 
 
+# (to_version, from_version, finished) of each rotation, in order of to_version.
+RotationStep = tuple[int, int, bool]
+
+
+def _versions_of(steps: Sequence[RotationStep]) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+    """The chain, the live versions and the write version after these rotations."""
+    chain = (1, *(to_version for to_version, _, _ in steps))
+    if steps and not steps[-1][2]:
+        to_version, from_version, _ = steps[-1]
+        return chain, (from_version, to_version), to_version
+    return chain, (chain[-1],), chain[-1]
+
+
 def blind_index_versions() -> BlindIndexVersions:
+    global _remembered
     rotations = list(BlindIndexRotation.objects.order_by("to_version"))
-    chain = (1, *(r.to_version for r in rotations))
+    chain, live, write = _versions_of(
+        [(r.to_version, r.from_version, r.finished_at is not None) for r in rotations]
+    )
     last = rotations[-1] if rotations else None
-    if last is not None and last.finished_at is None:
-        return BlindIndexVersions(
-            chain=chain, live=(last.from_version, last.to_version), write=last.to_version,
-            rotation=last,
-        )
-    return BlindIndexVersions(chain=chain, live=(chain[-1],), write=chain[-1], rotation=None)
+    _remembered = BlindIndexVersions(
+        chain=chain, live=live, write=write,
+        rotation=last if last is not None and last.finished_at is None else None,
+    )
+    return _remembered
+
+
+# The versions this process read last. An enrolment derives its indexes under them before
+# it reads anything, and the statement that looks for earlier matches reads the rotation
+# steps too (ROTATION_STEPS_SQL): only if they changed are the indexes derived again.
+_remembered: BlindIndexVersions | None = None
+
+
+def blind_index_versions_remembered() -> BlindIndexVersions:
+    """The versions as this process last read them (read now if never): a guess that the
+    caller must confirm with `blind_index_versions_confirmed` in the statement it relies on."""
+    guess = _remembered
+    # A guess naming a version no longer configured is no guess (tests change settings).
+    if guess is None or not set(guess.chain) <= secret_versions().keys():
+        return blind_index_versions()
+    return guess
+
+
+def blind_index_versions_confirmed(
+    guess: BlindIndexVersions, steps: Sequence[RotationStep]
+) -> BlindIndexVersions | None:
+    """`guess` if the rotation steps read in the caller's statement give the same chain,
+    live versions and write version; else None, and the versions are read again."""
+    if _versions_of(steps) == (guess.chain, guess.live, guess.write):
+        return guess
+    blind_index_versions()
+    return None
+
+
+def rotation_steps_sql() -> str:
+    """A scalar subquery giving the rotation steps as a JSON array of
+    [to_version, from_version, finished] (read with the rest of the caller's statement)."""
+    table = BlindIndexRotation._meta.db_table
+    return (
+        "(SELECT coalesce(json_agg(json_build_array(to_version, from_version, "  # noqa: S608  # nosec B608
+        f"finished_at IS NOT NULL) ORDER BY to_version), '[]'::json) FROM {table})"
+    )
 
 
 def identity_match_keys_versioned(
