@@ -64,6 +64,7 @@ def setup_service() -> tuple[str, int]:
 
     from accounts.services import credential_create, platform_create
     from escrow.crypto.threshold import ceremony_run
+    from escrow.log.events import Actor, event_record
     from escrow.vault.models import EscrowKey
 
     call_command("migrate", verbosity=0)
@@ -74,6 +75,13 @@ def setup_service() -> tuple[str, int]:
     public_key, _shares = ceremony_run(threshold=3, custodians=5, epoch=1)
     EscrowKey.objects.create(epoch=1, threshold=3, custodian_count=5,
                              public_key=public_key.to_dict(), is_active=True)
+    # The ceremony's event, as escrow_key_register logs it: enrolment seals only to a key
+    # whose fingerprint the log names (escrow.vault.selectors.escrow_key_active).
+    event_record(event_type="escrow_key.ceremony", actor=Actor.system("bench"),
+                 object_ref="escrow_key:1",
+                 details={"epoch": 1, "threshold": 3, "custodians": [],
+                          "public_key": public_key.public_point.hex(),
+                          "fingerprint": public_key.fingerprint().hex()})
     platform = platform_create(name="Bench platform")
     api_key = credential_create(platform=platform).api_key
 
