@@ -39,6 +39,7 @@ from escrow.vault.services.secret_versions import (
     blind_index_versions_confirmed,
     blind_index_versions_remembered,
     identity_match_keys_versioned,
+    rotation_steps,
     rotation_steps_sql,
 )
 
@@ -175,8 +176,20 @@ def _matches_earlier(*, platform: Platform, sealed: _SealedEnrolment
     # (indexes of different versions are independent PRF outputs).
     digests = [d for keys in sealed.match_keys.values() for d in keys.values()]
     platform_id = BlindIndex._meta.get_field("platform").get_db_prep_value(platform.id, connection)
-    # Always one row, for the steps; a match in each (the LEFT JOIN keeps the row without).
     in_digests = ", ".join(["%s"] * len(digests)) or "NULL"
+    if connection.vendor != "postgresql":
+        # The embedded default (SQLite): the steps in a statement of their own, read
+        # after the matches, so a rotation that began in between is still seen.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT DISTINCT e.pseudonym, e.status FROM {BlindIndex._meta.db_table} b "  # noqa: S608  # nosec B608
+                f"JOIN {Enrolment._meta.db_table} e ON e.id = b.enrolment_id "
+                f"WHERE b.platform_id = %s AND b.digest IN ({in_digests}) LIMIT %s",
+                [platform_id, *digests, MAX_REPORTED_MATCHES],
+            )
+            matches = [(pseudonym, status) for pseudonym, status in cursor.fetchall()]
+        return matches, rotation_steps()
+    # Always one row, for the steps; a match in each (the LEFT JOIN keeps the row without).
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {rotation_steps_sql()}, m.pseudonym, m.status FROM (SELECT 1) one "  # noqa: S608  # nosec B608

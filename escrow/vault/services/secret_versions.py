@@ -107,9 +107,20 @@ def blind_index_versions_confirmed(
     return None
 
 
+def rotation_steps() -> list[RotationStep]:
+    """The rotation steps, read through the ORM: where `rotation_steps_sql` cannot run
+    (it is PostgreSQL's JSON), for a caller that reads them in a statement of their own."""
+    return [
+        (to_version, from_version, finished_at is not None)
+        for to_version, from_version, finished_at in BlindIndexRotation.objects.order_by(
+            "to_version").values_list("to_version", "from_version", "finished_at")
+    ]
+
+
 def rotation_steps_sql() -> str:
     """A scalar subquery giving the rotation steps as a JSON array of
-    [to_version, from_version, finished] (read with the rest of the caller's statement)."""
+    [to_version, from_version, finished] (read with the rest of the caller's statement);
+    PostgreSQL only."""
     table = BlindIndexRotation._meta.db_table
     return (
         "(SELECT coalesce(json_agg(json_build_array(to_version, from_version, "  # noqa: S608  # nosec B608
