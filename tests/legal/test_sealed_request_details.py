@@ -71,6 +71,8 @@ def test_a_sealed_detail_copied_to_another_row_does_not_open(met: Any, targets: 
 
 
 def test_the_migration_seals_existing_rows_and_reverses(met: Any, targets: list[Any]) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("migrating inside the test's transaction needs PostgreSQL's transactional DDL")
     filed = factories.disclosure_request(agency=met.agency, targets=targets[:1])
     texts = {name: getattr(filed, name) for name in SEALED}
     with connection.cursor() as cursor:  # check the new rows' keys now, so tables can change
