@@ -44,6 +44,8 @@ class VerifiedChallenge:
     custodian_index: int
     # The signed checkpoint as served (log signature and cosignatures), for the state file.
     checkpoint_note: str = ""
+    # The configured witnesses whose cosignatures on that checkpoint verified.
+    cosigned_by: tuple[str, ...] = ()
 
 
 def _get(mapping: object, key: str, kind: type | tuple[type, ...], what: str) -> Any:
@@ -92,7 +94,7 @@ def challenge_verify(
 ) -> VerifiedChallenge:
     """Every check the tool makes before the custodian is even asked to consent."""
     request, context, approval = _challenge_parts(challenge, request_id=request_id)
-    checkpoint = _checkpoint_verify(
+    checkpoint, cosigned_by = _checkpoint_verify(
         approval, log_key=log_key, log_origin=log_origin, witnesses=witnesses,
         witness_quorum=witness_quorum,
     )
@@ -123,6 +125,7 @@ def challenge_verify(
         custodian_index=_get(_get(challenge, "custodian", dict, "custodian"), "index", int,
                              "custodian index"),
         checkpoint_note=approval["checkpoint"],
+        cosigned_by=cosigned_by,
     )
 
 
@@ -143,7 +146,7 @@ def _challenge_parts(
 def _checkpoint_verify(
     approval: dict[str, Any], *, log_key: str, log_origin: str | None,
     witnesses: Sequence[CosignatureVerifier], witness_quorum: int,
-) -> Checkpoint:
+) -> tuple[Checkpoint, tuple[str, ...]]:
     """1. The checkpoint is signed by the log key the custodian trusts, and cosigned by a
     quorum of the witnesses they trust (see `escrow.custodian.logview`)."""
     verifier = log_verifier(log_key)

@@ -28,6 +28,10 @@ def consent_summary(verified: VerifiedChallenge) -> str:
         f"Checked: the approval is entry {verified.approval_log_index} of the log "
         f"'{verified.checkpoint.origin}', under its signed checkpoint of size "
         f"{verified.checkpoint.size}, and names exactly these fields and pseudonyms.",
+        (f"That checkpoint is cosigned by {len(verified.cosigned_by)} of your witnesses: "
+         f"{', '.join(verified.cosigned_by)}." if verified.cosigned_by else
+         "No witness cosignature was asked for (--no-witness): the checkpoint rests on the "
+         "log key alone."),
         "",
     ]
     return "\n".join(lines)

@@ -57,13 +57,14 @@ def witness_verifiers(witness_keys: Sequence[str]) -> tuple[CosignatureVerifier,
 def checkpoint_open_witnessed(
     *, message: bytes, verifier: Verifier, origin: str,
     witnesses: Sequence[CosignatureVerifier], quorum: int,
-) -> Checkpoint:
-    """The checkpoint, signed by the log key and cosigned by `quorum` distinct witnesses."""
+) -> tuple[Checkpoint, tuple[str, ...]]:
+    """The checkpoint, signed by the log key and cosigned by `quorum` distinct witnesses,
+    and the names of the configured witnesses whose cosignatures verified."""
     if not 0 <= quorum <= len(witnesses):
         fail(f"a witness quorum of {quorum} needs at least {quorum} witness keys")
     try:
         if not witnesses:
-            return checkpoint_open(message=message, verifier=verifier, origin=origin)
+            return checkpoint_open(message=message, verifier=verifier, origin=origin), ()
         checkpoint, cosignatures = checkpoint_open_cosigned(
             message=message, verifier=verifier, origin=origin, cosigners=witnesses
         )
@@ -77,7 +78,7 @@ def checkpoint_open_witnessed(
              f"your {len(witnesses)} witnesses ({named}); {quorum} are needed. A checkpoint "
              "no witness vouches for may be a fork shown to you alone; try again once the "
              "witnesses have seen it")
-    return checkpoint
+    return checkpoint, tuple(cosigned_by)
 
 
 def checkpoint_consistent(*, seen: Checkpoint, new: Checkpoint, read_tiles: ReadTiles) -> None:

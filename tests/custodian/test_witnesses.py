@@ -82,10 +82,11 @@ def signed(checkpoint: Checkpoint, signer: Signer, *cosigners: Cosigner) -> byte
 
 def open_witnessed(message: bytes, signer: Signer, witnesses: Sequence[Cosigner],
                    quorum: int) -> Checkpoint:
-    return checkpoint_open_witnessed(
+    checkpoint, _ = checkpoint_open_witnessed(
         message=message, verifier=signer.verifier, origin=ORIGIN,
         witnesses=[w.verifier for w in witnesses], quorum=quorum,
     )
+    return checkpoint
 
 
 # --- the quorum ----------------------------------------------------------------------------
@@ -109,6 +110,11 @@ def test_checkpoint_with_the_quorum_is_accepted(log_signer: Signer) -> None:
     assert open_witnessed(both, log_signer, [WENDY, WALTER], quorum=2) == checkpoint
     one = signed(checkpoint, log_signer, WALTER)
     assert open_witnessed(one, log_signer, [WENDY, WALTER], quorum=1) == checkpoint
+    # The tool tells the custodian whose cosignatures it checked (MALLORY's is not asked for).
+    _, names = checkpoint_open_witnessed(
+        message=signed(checkpoint, log_signer, WALTER, MALLORY), verifier=log_signer.verifier,
+        origin=ORIGIN, witnesses=[WENDY.verifier, WALTER.verifier], quorum=1)
+    assert names == (WALTER.name,)
 
 
 def test_cosignature_of_a_witness_not_configured_does_not_count(log_signer: Signer) -> None:

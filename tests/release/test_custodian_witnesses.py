@@ -94,6 +94,7 @@ def test_checkpoint_without_witness_quorum_is_refused_until_the_witness_cosigns(
     shown = show(world, str(request.pk), config, live_server.url)
     assert shown.returncode == 0, shown.stderr
     assert "Pseudonyms:        1" in shown.stdout
+    assert "cosigned by 1 of your witnesses: witness.example/wendy." in shown.stdout
     assert b"witness.example/wendy" in state.read_bytes()
     assert not CustodianResponse.objects.exists()
 
@@ -183,4 +184,5 @@ def test_the_tool_refuses_the_log_key_alone_unless_told_no_witness(
     assert opted_out.returncode == 0, opted_out.stderr
     assert "Warning: --no-witness" in opted_out.stderr
     assert "Pseudonyms:        1" in opted_out.stdout
+    assert "rests on the log key alone" in opted_out.stdout
     assert not CustodianResponse.objects.exists()
