@@ -14,8 +14,6 @@ of the log and show it to one custodian alone. Two checks close that door:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from escrow.crypto.merkle import ConsistencyProofError, consistency_verify
 from escrow.crypto.note import NoteError, Verifier, verifier_parse
 from escrow.crypto.tiles import ReadTiles, TileError, consistency_proof_from_tiles
 from escrow.custodian.errors import CustodianToolError, fail
+from escrow.custodian.files import private_file_write
 
 
 class LogForked(CustodianToolError):
@@ -117,16 +116,7 @@ def state_load(path: Path, *, verifier: Verifier, origin: str) -> Checkpoint | N
 
 def state_save(path: Path, *, message: bytes) -> None:
     """Replace the state file in one rename, readable by its owner only."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".checkpoint-")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(message)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        fail(f"cannot write the checkpoint state file: {exc.strerror}")
+    private_file_write(path, message)
 
 
 def state_advance(
