@@ -175,6 +175,13 @@ class EpochProgress:
         return self.partials_in >= self.threshold
 
 
+def release_progress_totals(progress: list[EpochProgress]) -> tuple[int, int]:
+    """(partials in, partials needed) over all epochs, each epoch counted up to its own
+    threshold: the two are equal exactly when every epoch is complete."""
+    return (sum(min(p.partials_in, p.threshold) for p in progress),
+            sum(p.threshold for p in progress))
+
+
 def release_epoch_progress(
     *, disclosure: DisclosureRequest, epochs: list[int] | None = None
 ) -> list[EpochProgress]:
@@ -268,14 +275,15 @@ def _download_secret_mail(disclosure: DisclosureRequest) -> dict[str, Any] | Non
 def release_status_get(*, disclosure: DisclosureRequest) -> ReleaseStatus:
     """No personal data: counts, states, times and the reason of the last failed attempt."""
     epochs = release_epoch_progress(disclosure=disclosure)
+    accepted, needed = release_progress_totals(epochs)
     abort = release_last_abort(disclosure=disclosure)
     release = Release.objects.filter(request=disclosure).first()
     return ReleaseStatus(
         request_id=str(disclosure.pk),
         reference=disclosure.reference,
         state=disclosure.state,
-        threshold=sum(e.threshold for e in epochs) if epochs else None,
-        partials_in=sum(min(e.partials_in, e.threshold) for e in epochs),
+        threshold=needed if epochs else None,
+        partials_in=accepted,
         refusals=sum(e.refusals for e in epochs),
         last_abort_reason=abort.reason if abort else None,
         last_abort_at=abort.occurred_at if abort else None,

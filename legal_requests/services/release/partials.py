@@ -30,7 +30,7 @@ from escrow.jobs import task_enqueue_on_commit
 from escrow.log.events import Actor, canonical_json, event_record
 from escrow.vault.models import CustodianKey
 from legal_requests.models import CustodianResponse, DisclosureRequest
-from legal_requests.selectors import release_epoch_progress
+from legal_requests.selectors import release_epoch_progress, release_progress_totals
 from legal_requests.services import workflow
 from legal_requests.services.release.items import (
     EpochPart,
@@ -201,8 +201,7 @@ def _partial_record(
             raise ResponseAlreadyGiven("your share has already answered this request") from None
         # Counted under the request's row lock, so exactly one partial starts the release.
         progress = release_epoch_progress(disclosure=locked, epochs=epochs)
-        accepted = sum(min(p.partials_in, p.threshold) for p in progress)
-        threshold = sum(p.threshold for p in progress)
+        accepted, threshold = release_progress_totals(progress)
         started = all(p.complete for p in progress)
         if started:
             workflow.begin_release(
