@@ -23,7 +23,7 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN_SECONDS = 230  # the whole run, set-up and checks included, stays under four minutes
+RUN_SECONDS = 360  # the whole run, set-up and checks included: about 2.5 to 3.5 minutes here
 
 
 def test_nothing_is_lost_and_the_service_recovers_under_faults_and_load(tmp_path: Path) -> None:
