@@ -1,9 +1,10 @@
 """Per-field envelope encryption to the threshold escrow key (ECIES over Ed25519).
 
 Each identity field gets its own random data key (AES-256-GCM) and its own ephemeral
-scalar r. The data key is wrapped under HKDF(rX), where X is the escrow public key, so
-unwrapping needs xR, which only k custodians together can produce. A fresh R per field
-means the partials released for one field open that field and no other.
+scalar r. The data key is wrapped under a key derived from rX, where X is the escrow
+public key (version 3 takes rX's X25519 u-coordinate), so unwrapping needs xR = rX,
+which only k custodians together can produce. A fresh R = rG per field means the
+partials released for one field open that field and no other.
 
 The associated data binds record, platform, field name and key epoch: a ciphertext
 copied to another row, field or epoch fails authentication instead of decrypting as
@@ -25,10 +26,11 @@ from escrow.crypto.errors import CryptoError
 from escrow.crypto.kdf import context_info, hkdf_sha256
 from escrow.crypto.threshold import MAX_EPOCH, EscrowPublicKey
 
-# Version 1 sealed the bare plaintext; version 2 (current) pads it to a bucket first.
-# Both open, so records sealed before padding stay releasable.
-ENVELOPE_VERSION = 2
-_VERSIONS = (1, 2)
+# Version 1 sealed the bare plaintext; version 2 pads it to a bucket first; version 3
+# (current) pads too and agrees its wrapping key by X25519 on the escrow key's
+# u-coordinate. All open, so records sealed under any of them stay releasable.
+ENVELOPE_VERSION = 3
+_VERSIONS = (1, 2, 3)
 # Padded sizes (2-byte length prefix included); past the last, multiples of it.
 PAD_BUCKETS = (32, 64, 128, 256)
 
@@ -160,29 +162,36 @@ def _data_aad(aad: bytes, version: int) -> bytes:
 
 
 def _wrapping_key(
-    *, shared_point: bytes, ephemeral_point: bytes, public_point: bytes, aad: bytes
+    *, shared_secret: bytes, ephemeral_point: bytes, public_point: bytes, aad: bytes,
+    version: int,
 ) -> bytes:
     # Binding R and X into the KDF ties the key to this exact ephemeral/recipient pair
-    # (as ECIES-KEM does), and the AAD to the field it protects.
+    # (as ECIES-KEM does), and the AAD to the field it protects. Version 3's secret is a
+    # u-coordinate, not a point: its own label keeps the two key agreements apart.
+    label = "field-wrap-x25519" if version >= 3 else "field-wrap"
     return hkdf_sha256(
-        ikm=shared_point,
+        ikm=shared_secret,
         salt=None,
-        info=context_info("field-wrap", ephemeral_point, public_point, aad),
+        info=context_info(label, ephemeral_point, public_point, aad),
     )
 
 
-def _seal(*, public_point: bytes, aad: bytes, plaintext: bytes,
+def _seal(*, public_key: EscrowPublicKey, aad: bytes, plaintext: bytes,
           version: int = ENVELOPE_VERSION) -> SealedField:
     data_key = os.urandom(KEY_BYTES)
     data_nonce = os.urandom(NONCE_BYTES)
     body = plaintext if version == 1 else padded(plaintext)
     ciphertext = data_nonce + AESGCM(data_key).encrypt(data_nonce, body, _data_aad(aad, version))
-    ephemeral_point, shared_point = group.ephemeral_key_agreement(public_point)
+    if version >= 3:  # R = rG and u(rX), the u-coordinate of the point xR gives
+        ephemeral_point, shared_secret = group.ephemeral_key_agreement_x25519(public_key.public_u)
+    else:  # R = rG and the point rX
+        ephemeral_point, shared_secret = group.ephemeral_key_agreement(public_key.public_point)
     wrapping_key = _wrapping_key(
-        shared_point=shared_point,
+        shared_secret=shared_secret,
         ephemeral_point=ephemeral_point,
-        public_point=public_point,
+        public_point=public_key.public_point,
         aad=aad,
+        version=version,
     )
     wrap_nonce = os.urandom(NONCE_BYTES)
     wrapped_key = wrap_nonce + AESGCM(wrapping_key).encrypt(wrap_nonce, data_key, aad)
@@ -202,7 +211,7 @@ def field_seal(
 ) -> SealedField:
     """Encrypt one field to the escrow key; only xR (k custodians) can open it."""
     _check_epoch(public_key, context)
-    return _seal(public_point=public_key.public_point, aad=context.aad(), plaintext=plaintext)
+    return _seal(public_key=public_key, aad=context.aad(), plaintext=plaintext)
 
 
 def field_seal_many(
@@ -215,9 +224,8 @@ def field_seal_many(
     """
     for context, _ in fields:
         _check_epoch(public_key, context)
-    public_point = public_key.public_point
     return [
-        _seal(public_point=public_point, aad=context.aad(), plaintext=plaintext)
+        _seal(public_key=public_key, aad=context.aad(), plaintext=plaintext)
         for context, plaintext in fields
     ]
 
@@ -234,10 +242,12 @@ def field_open(
         raise FieldDecryptionError("field cannot be opened")
     aad = context.aad()
     wrapping_key = _wrapping_key(
-        shared_point=shared_point,
+        shared_secret=(group.montgomery_u(shared_point) if sealed.version >= 3
+                       else shared_point),
         ephemeral_point=sealed.ephemeral_point,
         public_point=public_key.public_point,
         aad=aad,
+        version=sealed.version,
     )
     try:
         data_key = AESGCM(wrapping_key).decrypt(

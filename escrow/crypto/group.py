@@ -2,8 +2,9 @@
 
 Scalars are 32-byte little-endian integers below the group order L (RFC 8032 s5.1);
 points are 32-byte compressed Edwards encodings. All arithmetic is done by libsodium
-(`crypto_core_ed25519_*`, `crypto_scalarmult_ed25519_*noclamp`) so no group operation
-is written by hand and none runs in Python integers.
+(`crypto_core_ed25519_*`, `crypto_scalarmult_ed25519_*noclamp`, and X25519 on the
+birationally equivalent Curve25519 for sealing) so no group operation is written by
+hand and none runs in Python integers.
 
 Every point that arrives from outside must pass `point_validate`: libsodium's
 `crypto_core_ed25519_is_valid_point` refuses non-canonical encodings, points off the
@@ -158,11 +159,10 @@ def point_mul(p: bytes, s: bytes) -> bytes:
 
 def ephemeral_key_agreement(public_point: bytes) -> tuple[bytes, bytes]:
     """(rG, rP) for a fresh random r that never leaves this function: the KEM half of
-    ECIES. Keeping r here means no caller can reuse or log it.
+    ECIES in envelope versions 1 and 2 (version 3 uses `ephemeral_key_agreement_x25519`).
+    Keeping r here means no caller can reuse or log it.
 
     P must already be validated (it is the escrow key); libsodium re-checks it anyway.
-    Skipping the Python-side scalar re-validation matters here: sealing an identity
-    does this once per field and has a budget of one millisecond.
     """
     r = scalar_random()
     try:
@@ -172,6 +172,40 @@ def ephemeral_key_agreement(public_point: bytes) -> tuple[bytes, bytes]:
         )
     except nacl.exceptions.CryptoError as exc:
         raise InvalidPoint("not a valid prime-order group element") from exc
+
+
+def montgomery_u(p: bytes) -> bytes:
+    """The u-coordinate of prime-order point `p` on Curve25519, u = (1 + y) / (1 - y)
+    (RFC 7748 s4.1): the form X25519 works on."""
+    point_validate(p)
+    try:
+        return nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(p)
+    except nacl.exceptions.CryptoError as exc:
+        raise InvalidPoint("not a valid prime-order group element") from exc
+
+
+def ephemeral_key_agreement_x25519(public_u: bytes) -> tuple[bytes, bytes]:
+    """(R, u(rP)) for a fresh r, where R = rG and `public_u` = u(P): the KEM half of
+    envelope version 3. r never leaves this function.
+
+    r is clamped as X25519 clamps it (RFC 7748 s5), for both products, so with P = xG
+    the custodians' xR is rxG = rP and `montgomery_u(xR)` is the same secret. X25519 on
+    the stored u(P) skips what `ephemeral_key_agreement` pays on every call: libsodium's
+    Edwards scalar multiplication re-proves P is in the prime-order subgroup (a second
+    multiplication), where X25519 only refuses a small-order u. P was validated when its
+    u was taken.
+    """
+    return _key_agreement_x25519(os.urandom(SCALAR_BYTES), public_u)
+
+
+def _key_agreement_x25519(r: bytes, public_u: bytes) -> tuple[bytes, bytes]:
+    try:
+        return (
+            nacl.bindings.crypto_scalarmult_ed25519_base(r),  # clamps r as X25519 does
+            nacl.bindings.crypto_scalarmult(r, public_u),  # X25519
+        )
+    except nacl.exceptions.CryptoError as exc:
+        raise InvalidPoint("a small-order public u-coordinate") from exc
 
 
 def _check_point_length(p: bytes) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -110,6 +111,12 @@ class EscrowPublicKey:
     @property
     def custodians(self) -> int:
         return len(self.verification_keys)
+
+    @cached_property
+    def public_u(self) -> bytes:
+        """X's u-coordinate on Curve25519, which envelope version 3 seals to by X25519;
+        taken once per key (it costs a scalar multiplication)."""
+        return group.montgomery_u(self.public_point)
 
     def canonical_bytes(self) -> bytes:
         """A fixed, length-prefixed encoding: the input of `fingerprint`."""

@@ -83,7 +83,7 @@ def test_round_trip(plaintext: bytes) -> None:
 def test_byte_layout() -> None:
     sealed = seal(b"x" * 10)
     raw = sealed.to_bytes()
-    assert raw[0] == ENVELOPE_VERSION == 2
+    assert raw[0] == ENVELOPE_VERSION == 3
     assert raw[1:33] == sealed.ephemeral_point
     assert raw[33:93] == sealed.wrapped_key
     assert raw[93:] == sealed.ciphertext
@@ -106,22 +106,65 @@ def test_ciphertext_length_reveals_only_the_bucket(sizes: tuple[int, ...], padde
 
 def test_a_field_sealed_before_padding_still_opens() -> None:
     public_key, _ = escrow_key(CONTEXT.epoch)
-    old = _seal(public_point=public_key.public_point, aad=CONTEXT.aad(),
-                plaintext=b"Ada Lovelace", version=1)
+    old = _seal(public_key=public_key, aad=CONTEXT.aad(), plaintext=b"Ada Lovelace",
+                version=1)
     raw = old.to_bytes()
     assert raw[0] == 1
     assert len(old.ciphertext) == 12 + 12 + 16  # version 1: the bare length
     assert open_(SealedField.from_bytes(raw)) == b"Ada Lovelace"
 
 
-def test_a_padded_field_relabelled_as_version_one_does_not_open() -> None:
-    raw = bytearray(seal().to_bytes())
-    raw[0] = 1
+def test_a_field_sealed_under_version_two_still_opens() -> None:
+    public_key, _ = escrow_key(CONTEXT.epoch)
+    old = _seal(public_key=public_key, aad=CONTEXT.aad(), plaintext=b"Ada Lovelace",
+                version=2)
+    raw = old.to_bytes()
+    assert raw[0] == 2
+    assert open_(SealedField.from_bytes(raw)) == b"Ada Lovelace"
+
+
+@pytest.mark.parametrize(("sealed_as", "relabelled_as"), [(3, 1), (3, 2), (2, 1), (2, 3)])
+def test_a_field_relabelled_as_another_version_does_not_open(sealed_as: int, relabelled_as: int
+                                                             ) -> None:
+    public_key, _ = escrow_key(CONTEXT.epoch)
+    raw = bytearray(_seal(public_key=public_key, aad=CONTEXT.aad(), plaintext=b"Ada",
+                          version=sealed_as).to_bytes())
+    raw[0] = relabelled_as
     with pytest.raises(FieldDecryptionError):
         open_(SealedField.from_bytes(bytes(raw)))
-    raw[0] = 3
-    with pytest.raises(SealedFieldFormatError):
-        SealedField.from_bytes(bytes(raw))
+
+
+def test_an_unknown_version_is_a_format_error() -> None:
+    raw = bytearray(seal().to_bytes())
+    for version in (0, 4, 255):
+        raw[0] = version
+        with pytest.raises(SealedFieldFormatError):
+            SealedField.from_bytes(bytes(raw))
+
+
+def test_version_three_is_the_documented_construction() -> None:
+    """Opened step by step as docs/crypto.md writes it, with the u-coordinate taken by
+    RFC 7748's formula in Python ints rather than by the code under test."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    from escrow.crypto.kdf import context_info
+
+    public_key, _ = escrow_key(CONTEXT.epoch)
+    sealed = seal(b"Ada Lovelace")
+    x_r = unwrap_point(sealed)
+    y = int.from_bytes(x_r, "little") & ((1 << 255) - 1)
+    p = 2**255 - 19
+    shared_u = ((1 + y) * pow(1 - y, p - 2, p) % p).to_bytes(32, "little")
+    aad = CONTEXT.aad()
+    wrap_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=context_info(
+        "field-wrap-x25519", sealed.ephemeral_point, public_key.public_point, aad,
+    )).derive(shared_u)
+    data_key = AESGCM(wrap_key).decrypt(sealed.wrapped_key[:12], sealed.wrapped_key[12:], aad)
+    body = AESGCM(data_key).decrypt(sealed.ciphertext[:12], sealed.ciphertext[12:],
+                                    aad + b"\x03")
+    assert body == (12).to_bytes(2, "big") + b"Ada Lovelace" + bytes(32 - 14)
 
 
 def test_every_seal_uses_a_fresh_point_key_and_nonce() -> None:

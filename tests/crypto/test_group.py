@@ -193,3 +193,84 @@ def test_ephemeral_key_agreement_gives_r_g_and_r_p() -> None:
 def test_ephemeral_key_agreement_refuses_small_order_points() -> None:
     with pytest.raises(group.InvalidPoint):
         group.ephemeral_key_agreement(bytes.fromhex(SMALL_ORDER_POINTS[6]))
+
+
+# --- The X25519 form of the key agreement (envelope version 3) ---
+
+P = 2**255 - 19
+
+
+def montgomery_u_reference(point: bytes) -> bytes:
+    """RFC 7748 s4.1, u = (1 + y) / (1 - y) mod p, in Python ints: an oracle independent
+    of libsodium's conversion."""
+    y = int.from_bytes(point, "little") & ((1 << 255) - 1)
+    return ((1 + y) * pow(1 - y, P - 2, P) % P).to_bytes(32, "little")
+
+
+def clamped(k: bytes) -> int:
+    """RFC 7748 s5 decodeScalar25519."""
+    raw = bytearray(k)
+    raw[0] &= 248
+    raw[31] &= 127
+    raw[31] |= 64
+    return int.from_bytes(raw, "little")
+
+
+# RFC 7748 s5.2, the first X25519 test vector: scalar, input u, output u.
+X25519_SCALAR = "a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4"
+X25519_U_IN = "e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c"
+X25519_U_OUT = "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552"
+
+
+def test_montgomery_u_of_the_base_point_is_nine() -> None:
+    # RFC 7748 s4.1: Curve25519's base point u = 9 is the birational image of Ed25519's B.
+    assert group.montgomery_u(group.BASE_POINT) == (9).to_bytes(32, "little")
+
+
+@settings(max_examples=30, deadline=None)
+@given(s=scalar_ints)
+def test_montgomery_u_is_the_birational_map(s: int) -> None:
+    point = group.point_base_mul(enc(s))
+    assert group.montgomery_u(point) == montgomery_u_reference(point)
+
+
+@pytest.mark.parametrize("point_hex", SMALL_ORDER_POINTS)
+def test_montgomery_u_refuses_small_order_and_non_canonical_points(point_hex: str) -> None:
+    with pytest.raises(group.InvalidPoint):
+        group.montgomery_u(bytes.fromhex(point_hex))
+
+
+def test_x25519_key_agreement_known_answer() -> None:
+    k = bytes.fromhex(X25519_SCALAR)
+    ephemeral_point, shared_u = group._key_agreement_x25519(k, bytes.fromhex(X25519_U_IN))
+    assert shared_u.hex() == X25519_U_OUT
+    # R is the same clamped k times B, here computed from the reduced integer instead.
+    assert ephemeral_point == group.point_base_mul(enc(clamped(k)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(x=scalar_ints)
+def test_x25519_key_agreement_gives_what_x_times_r_gives(x: int) -> None:
+    # What the custodians produce, xR, converted to u, is the sealer's secret u(kX).
+    public_point = group.point_base_mul(enc(x))
+    ephemeral_point, shared_u = group.ephemeral_key_agreement_x25519(
+        group.montgomery_u(public_point)
+    )
+    group.point_validate(ephemeral_point)
+    assert shared_u == montgomery_u_reference(group.point_mul(ephemeral_point, enc(x)))
+
+
+def test_x25519_key_agreement_draws_a_fresh_scalar_each_time() -> None:
+    public_u = group.montgomery_u(group.point_base_mul(group.scalar_random()))
+    first = group.ephemeral_key_agreement_x25519(public_u)
+    assert group.ephemeral_key_agreement_x25519(public_u)[0] != first[0]
+
+
+# Small-order u-coordinates (RFC 7748 s6.1 warns of them): 0 (order 2), 1 (order 4), an
+# order-8 point, and p - 1.
+@pytest.mark.parametrize("u", [
+    0, 1, 325606250916557431795983626356110631294008115727848805560023387167927233504, P - 1,
+])
+def test_x25519_key_agreement_refuses_a_small_order_public_u(u: int) -> None:
+    with pytest.raises(group.InvalidPoint):
+        group.ephemeral_key_agreement_x25519(u.to_bytes(32, "little"))
