@@ -1,5 +1,8 @@
 -- wrk script: POST a distinct identity with a distinct Idempotency-Key each time.
 -- Each connection thread numbers its own requests; the thread id keeps keys unique.
+-- Phone and document numbers are random too, so a signup matches an earlier one about
+-- as rarely as a real one does (numbered per thread, they repeated in every thread and
+-- every wrk run).
 local counter = 0
 local thread_id = 0
 local api_key = os.getenv("BENCH_API_KEY") or ""
@@ -9,15 +12,22 @@ function setup(thread)
   thread:set("tid", thread_id)
 end
 
+function init(args)
+  -- Each thread's Lua state starts from the same seed. Unseeded, every wrk run drew the
+  -- same numbers as the run before it and so sent the same keys and bodies: most
+  -- signups of a later run were idempotent replays of earlier ones, not new signups.
+  math.randomseed(os.time() * 100 + tid)
+end
+
 function request()
   counter = counter + 1
   local n = tostring(tid) .. "-" .. tostring(counter) .. "-" .. tostring(math.random(1, 1e9))
   local body = '{"identity":{"given_name":"Bench' .. n .. '","family_name":"Person' .. n ..
     '","date_of_birth":"1990-01-01","email":"b' .. n .. '@bench.example",' ..
-    '"phone":"+4477009' .. string.format("%05d", counter % 100000) .. '",' ..
+    '"phone":"+447' .. string.format("%09d", math.random(0, 999999999)) .. '",' ..
     '"postal_address":{"lines":["1 Bench Street"],"locality":"London",' ..
     '"postal_code":"E1 1AA","country":"GB"},' ..
-    '"document":{"type":"passport","number":"P' .. string.format("%08d", counter) ..
+    '"document":{"type":"passport","number":"P' .. string.format("%08d", math.random(0, 99999999)) ..
     '","country":"GB"}},' ..
     '"evidence":{"provider":"bench-idv","reference":"ref-' .. n ..
     '","assurance_level":"high","verified_at":"2026-11-01T10:00:00Z"}}'

@@ -2,7 +2,8 @@
 
 Drives POST /api/v1/enrolments with wrk next to a bare DRF endpoint that does one
 INSERT, interleaved in the same run so machine noise hits both alike, and prints
-requests/s, p50/p99 latency and the ratio. Also counts database round trips per signup.
+requests/s, p50/p99 latency, the ratio, and the CPU each request cost the web workers,
+PostgreSQL and Redis (from /proc). Also counts database round trips per signup.
 
     .venv/bin/python bench/enrol/run.py [--duration 15] [--connections 16] [--rounds 2]
     .venv/bin/python bench/enrol/run.py --phases [--signups 300] [--profile]
@@ -103,8 +104,36 @@ def setup_service() -> tuple[str, int]:
     return api_key, len(queries.captured_queries)
 
 
+# base URL -> pid of the gunicorn master serving it (its session's leader).
+SERVER_PIDS: dict[str, int] = {}
+
+
+def cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the web server's processes (its session), PostgreSQL's
+    and Redis's (every process of theirs on this machine), read from /proc."""
+    totals = {"web": 0.0, "PostgreSQL": 0.0, "Redis": 0.0}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, fields = stat.split("(", 1)[1].rsplit(")", 1)
+        values = fields.split()
+        used = (int(values[11]) + int(values[12])) / tick  # utime + stime
+        if int(values[3]) == server_pid:  # the session gunicorn_serve started
+            totals["web"] += used
+        elif name.startswith("postgres"):
+            totals["PostgreSQL"] += used
+        elif name.startswith("redis-server"):
+            totals["Redis"] += used
+    return totals
+
+
 def wrk(url: str, *, duration: int, connections: int, script: Path, env: dict[str, str]
         ) -> dict[str, float]:
+    server_pid = next((pid for base, pid in SERVER_PIDS.items() if url.startswith(base)), None)
+    before = cpu_seconds(server_pid) if server_pid and Path("/proc/self/stat").exists() else None
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
         capture_output=True, text=True, env=env, check=True,
@@ -112,6 +141,10 @@ def wrk(url: str, *, duration: int, connections: int, script: Path, env: dict[st
     line = next(x for x in out.splitlines() if x.startswith("JSON "))
     result = json.loads(line[5:])
     result["rps"] = result["requests"] / result["seconds"]
+    if before is not None and server_pid is not None:
+        after = cpu_seconds(server_pid)
+        for part, used in after.items():  # milliseconds of CPU per request
+            result[f"cpu_{part}"] = (used - before[part]) / max(result["requests"], 1) * 1e3
     return result
 
 
@@ -145,6 +178,7 @@ def gunicorn_serve(env: dict[str, str], port: int = 0) -> Iterator[str]:
         cwd=ROOT, env=env, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[base] = server.pid
     try:
         for _ in range(100):
             try:
@@ -154,6 +188,7 @@ def gunicorn_serve(env: dict[str, str], port: int = 0) -> Iterator[str]:
                 time.sleep(0.2)
         yield base
     finally:
+        SERVER_PIDS.pop(base, None)
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
@@ -210,20 +245,22 @@ def main() -> None:
                       f"{int(result['errors_other'])}")
 
     def summary(name: str) -> dict[str, float]:
-        return {
-            "rps": statistics.median(r["rps"] for r in runs[name]),
-            "p50_ms": statistics.median(r["p50_ms"] for r in runs[name]),
-            "p99_ms": statistics.median(r["p99_ms"] for r in runs[name]),
-        }
+        keys = ["rps", "p50_ms", "p99_ms", *(k for k in runs[name][0] if k.startswith("cpu_"))]
+        return {key: statistics.median(r[key] for r in runs[name]) for key in keys}
+
+    def cpu_line(figures: dict[str, float]) -> str:
+        parts = [f"{key[4:]} {value:.2f}" for key, value in figures.items()
+                 if key.startswith("cpu_")]
+        return f"  CPU ms per request: {', '.join(parts)}" if parts else ""
 
     bare, enrol = summary("bare"), summary("enrol")
     print()
     print(f"gunicorn sync workers: {args.workers}, wrk connections: {args.connections}, "
           f"{args.rounds} x {args.duration}s per endpoint, medians")
     print(f"bare one-insert DRF endpoint: {bare['rps']:8.1f} req/s  p50 {bare['p50_ms']:.2f} ms"
-          f"  p99 {bare['p99_ms']:.2f} ms")
+          f"  p99 {bare['p99_ms']:.2f} ms{cpu_line(bare)}")
     print(f"POST /api/v1/enrolments:      {enrol['rps']:8.1f} req/s  p50 {enrol['p50_ms']:.2f} ms"
-          f"  p99 {enrol['p99_ms']:.2f} ms")
+          f"  p99 {enrol['p99_ms']:.2f} ms{cpu_line(enrol)}")
     print(f"ratio enrol/bare: {enrol['rps'] / bare['rps']:.2f}  (goal >= 0.35; p99 goal < 50 ms)")
     print(f"database round trips per signup (incl. the API-key check, BEGIN and COMMIT): "
           f"{queries}")
