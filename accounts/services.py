@@ -608,6 +608,18 @@ def webhook_url_check(url: str) -> str:
     return url
 
 
+def webhook_address_allowed(address: str) -> bool:
+    """Whether a delivery may connect to `address`, an IP address a webhook endpoint's
+    name resolved to: a public one, or loopback where WEBHOOK_ALLOW_HTTP_LOOPBACK allows
+    it (the demo). `webhook_url_check` judges the URL; this, each address at delivery."""
+    parsed = _address(address.split("%", 1)[0])  # an IPv6 zone is no part of the address
+    if parsed is None:
+        return False
+    if parsed.is_loopback:
+        return bool(getattr(settings, "WEBHOOK_ALLOW_HTTP_LOOPBACK", False))
+    return parsed.is_global
+
+
 def _webhook_secret_new() -> str:
     # Standard Webhooks: "whsec_" + base64 of 24 to 64 random bytes.
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()

@@ -11,8 +11,10 @@ duplicates; every delivery and every abandoned delivery is in the audit log.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import socket
 import urllib.error
 import urllib.request
 import uuid
@@ -27,6 +29,7 @@ from standardwebhooks.webhooks import Webhook
 
 from accounts.models import WebhookAttempt, WebhookDelivery, WebhookEventType
 from accounts.selectors import webhook_endpoints_for_event, webhook_signing_secrets
+from accounts.services import WebhookUrlRejected, webhook_address_allowed, webhook_url_check
 from escrow.log.events import Actor, event_record
 from legal_requests.models import DisclosureRequest, Release
 from legal_requests.selectors import disclosure_release_fields, disclosure_target_list
@@ -154,7 +157,65 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # a redirect is a failed delivery, not an invitation to post elsewhere
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+class WebhookAddressRefused(OSError):
+    """The endpoint's name resolved to an address the service must not post to."""
+
+
+def _connect_checked(address: tuple[str, int], timeout: Any,
+                     source_address: Any = None) -> socket.socket:
+    """Resolve the host once, refuse it unless every address is public
+    (`webhook_address_allowed`), and connect to one of those addresses. A name is only
+    an address once resolved: checked as a name, it could lead to an internal host, or
+    answer the check with a public address and the connection with an internal one
+    (DNS rebinding). TLS is still verified for the name (http.client wraps the socket
+    with it as server_hostname)."""
+    host, port = address
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+    if not addresses or not all(webhook_address_allowed(a) for a in addresses):
+        raise WebhookAddressRefused("the endpoint's host resolves to a non-public address")
+    error: OSError | None = None
+    for checked in addresses:
+        try:
+            return socket.create_connection((checked, port), timeout, source_address)
+        except OSError as exc:
+            error = exc
+    assert error is not None  # noqa: S101 - at least one address was tried
+    raise error
+
+
+class _CheckedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect_checked
+
+
+class _CheckedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect_checked
+
+
+class _CheckedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_CheckedHTTPConnection, req)
+
+
+class _CheckedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_CheckedHTTPSConnection, req, context=getattr(self, "_context", None))
+
+
+def webhook_opener_build() -> urllib.request.OpenerDirector:
+    """The deliveries' HTTP client: no redirects, connections only to checked addresses,
+    and no proxy from the environment (a proxy would resolve and connect in the
+    service's stead, past the check)."""
+    return urllib.request.build_opener(
+        _NoRedirect, _CheckedHTTPHandler, _CheckedHTTPSHandler, urllib.request.ProxyHandler({})
+    )
+
+
+_opener = webhook_opener_build()
 
 
 def webhook_signed_headers(
@@ -176,6 +237,10 @@ def webhook_signed_headers(
 
 
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
+    try:  # the policy now, not as it was when the endpoint was registered
+        webhook_url_check(delivery.endpoint.url)
+    except WebhookUrlRejected:
+        return None, "WebhookUrlRejected"
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True)
     # Signed at send time: receivers reject timestamps more than a few minutes old.
     headers = webhook_signed_headers(delivery=delivery, body=body, timestamp=timezone.now())
@@ -188,7 +253,10 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
             return response.status, ""
     except urllib.error.HTTPError as exc:
         return exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except urllib.error.URLError as exc:  # what urllib wraps a connection's failure in
+        reason = exc.reason
+        return None, type(reason if isinstance(reason, Exception) else exc).__name__
+    except (OSError, ValueError) as exc:
         return None, type(exc).__name__
 
 
