@@ -694,9 +694,28 @@ def webhook_endpoint_update(
 
 @transaction.atomic
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor: Actor | None = None) -> None:
-    """Delete the endpoint and its delivery history; the audit log keeps its events."""
+    """Delete the endpoint and its delivery history; the audit log keeps its events.
+
+    Each notice of record it still owed is abandoned with it, in the log as a
+    `webhook.abandoned` event like any other abandonment, so the log shows what the
+    platform will not be told (a test event is not of record).
+    """
     locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
-    _webhook_event("webhook_endpoint.deleted", locked, actor)
+    owed = list(
+        locked.deliveries.filter(delivered_at__isnull=True, abandoned_at__isnull=True)
+        .exclude(event_type=WebhookEventType.TEST).order_by("created_at", "id")
+    )
+    for delivery in owed:
+        event_record(
+            event_type="webhook.abandoned",
+            actor=actor or Actor.system("operator"),
+            object_ref=f"webhook_delivery:{delivery.id}",
+            platform_id=locked.platform_id,
+            details={"event": delivery.event_type, "subject": delivery.subject_ref,
+                     "attempts": delivery.attempts, "endpoint": str(locked.id),
+                     "reason": "endpoint deleted"},
+        )
+    _webhook_event("webhook_endpoint.deleted", locked, actor, abandoned_deliveries=len(owed))
     locked.delete()
 
 

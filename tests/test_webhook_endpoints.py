@@ -3,6 +3,7 @@ with a ping and read each delivery's attempts."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -237,6 +238,36 @@ class TestLifecycle:
                     .order_by("id").values_list("event_type", flat=True)) == [
             "webhook_endpoint.created", "webhook_endpoint.updated", "webhook_endpoint.deleted",
         ]
+
+    def test_deleting_an_endpoint_logs_each_notice_it_still_owed(
+        self, chirp: APIClient
+    ) -> None:
+        """Its deliveries go with it, as an abandonment does: each notice of record still
+        owed is a `webhook.abandoned` event, so the log shows what the platform will
+        never be told (a test event is not one)."""
+        from accounts.models import WebhookEventType
+        from accounts.services import webhook_event_enqueue
+
+        created = register(chirp, event_types=["enrolment.erased"]).json()
+        endpoint = WebhookEndpoint.objects.get(id=created["id"])
+        later = timezone.now() + timedelta(days=30)
+        for n in (1, 2):
+            webhook_event_enqueue(platform_id=endpoint.platform_id,
+                                  event_type=WebhookEventType.ENROLMENT_ERASED,
+                                  subject_ref=f"enrolment:{n}", data={}, due_at=later)
+        delivered = WebhookDelivery.objects.filter(subject_ref="enrolment:2")
+        delivered.update(delivered_at=timezone.now())
+        assert chirp.post(f"{URL}/{created['id']}/ping").status_code == 202
+        assert chirp.delete(f"{URL}/{created['id']}").status_code == 204
+        (abandoned,) = AuditEvent.objects.filter(event_type="webhook.abandoned")
+        details = json.loads(bytes(abandoned.entry))["details"]
+        assert details["event"] == "enrolment.erased"
+        assert details["subject"] == "enrolment:1"
+        assert details["reason"] == "endpoint deleted"
+        assert details["endpoint"] == created["id"]
+        deleted = AuditEvent.objects.get(event_type="webhook_endpoint.deleted")
+        assert json.loads(bytes(deleted.entry))["details"]["abandoned_deliveries"] == 1
+        assert not WebhookDelivery.objects.exists()
 
     def test_lists_page_with_link_headers(self, chirp: APIClient) -> None:
         ids = [register(chirp).json()["id"] for _ in range(3)]
