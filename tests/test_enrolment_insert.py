@@ -102,3 +102,31 @@ def test_a_request_fingerprint_is_what_it_was(identity: Identity) -> None:
     earlier = hmac.new(service_key("idempotency"), str(platform.id).encode() + b"\x00" + body,
                        hashlib.sha256).digest()
     assert _fingerprint(platform=platform, identity=identity, evidence=evidence) == earlier
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="prepared on PostgreSQL only")
+def test_the_lookup_and_the_insert_are_prepared_once_per_connection() -> None:
+    """PostgreSQL plans the signup's two statements once per connection and keeps the
+    plan; every other statement is bound on the client and planned each time, as
+    Django does."""
+    from django.db.backends.postgresql.base import Cursor as DjangoClientCursor
+
+    factories.escrow_key_active()
+    platform, _ = factories.platform_with_key()
+
+    def prepared() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return [row[0] for row in cursor.fetchall()]
+
+    factories.enrolment(platform)
+    statements = prepared()
+    assert any("FROM escrow_blindindex b" in s for s in statements)
+    assert any(s.lstrip().startswith("WITH rows_0 AS (INSERT") for s in statements)
+    factories.enrolment(platform, email="second@example.org")
+    factories.enrolment(platform, email="third@example.org")
+    assert len(prepared()) == len(statements)  # reused, not prepared again
+    # Django's own cursors are still client-side ones, and prepare nothing.
+    with connection.cursor() as cursor:
+        assert type(cursor.cursor) is DjangoClientCursor
+    assert not any("pg_prepared_statements" in s for s in prepared())
