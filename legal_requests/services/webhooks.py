@@ -174,26 +174,29 @@ def _connect_checked(address: tuple[str, int], timeout: Any,
     addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
     if not addresses or not all(webhook_address_allowed(a) for a in addresses):
         raise WebhookAddressRefused("the endpoint's host resolves to a non-public address")
-    error: OSError | None = None
+    failure: OSError = WebhookAddressRefused("no address to connect to")
     for checked in addresses:
         try:
             return socket.create_connection((checked, port), timeout, source_address)
         except OSError as exc:
-            error = exc
-    assert error is not None  # noqa: S101 - at least one address was tried
-    raise error
+            failure = exc
+    raise failure
 
 
-class _CheckedHTTPConnection(http.client.HTTPConnection):
+class _Checked:
+    """An http.client connection that opens its socket with `_connect_checked`."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._create_connection = _connect_checked
 
 
-class _CheckedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._create_connection = _connect_checked
+class _CheckedHTTPConnection(_Checked, http.client.HTTPConnection):
+    pass
+
+
+class _CheckedHTTPSConnection(_Checked, http.client.HTTPSConnection):
+    pass
 
 
 class _CheckedHTTPHandler(urllib.request.HTTPHandler):
