@@ -161,6 +161,22 @@ class TestIdempotency:
         assert Enrolment.objects.count() == 1
         assert AuditEvent.objects.count() == events
 
+    def test_a_retry_reports_the_same_matches_when_there_are_more_than_can_be_listed(
+        self, platform_a: Any
+    ) -> None:
+        """Past MAX_REPORTED_MATCHES the answer lists the first ones by pseudonym, the
+        first time and on every retry, rather than whichever the database finds first."""
+        from escrow.vault.services.enrolment import MAX_REPORTED_MATCHES
+
+        earlier = [enrol(platform_a.client).json()["pseudonym"]
+                   for _ in range(MAX_REPORTED_MATCHES + 5)]
+        key = factories.idempotency_key()
+        first = enrol(platform_a.client, key=key)
+        assert first.json()["existing_pseudonyms"] == sorted(earlier)[:MAX_REPORTED_MATCHES]
+        second = enrol(platform_a.client, key=key)
+        assert second["Idempotent-Replayed"] == "true"
+        assert second.json() == first.json()
+
     def test_same_key_other_body_is_a_conflict(self, platform_a: Any) -> None:
         key = factories.idempotency_key()
         enrol(platform_a.client, key=key)

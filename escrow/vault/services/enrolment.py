@@ -44,7 +44,8 @@ from escrow.vault.services.secret_versions import (
     rotation_steps_sql,
 )
 
-# A person enrolled more often than this is reported as a match of at most this many.
+# A person enrolled more often than this is reported as a match of at most this many: the
+# first ones by pseudonym, so a retry lists the same ones.
 MAX_REPORTED_MATCHES = 50
 
 
@@ -217,7 +218,8 @@ def _matches_earlier(*, platform: Platform, sealed: _SealedEnrolment
             cursor.execute(
                 f"SELECT DISTINCT e.pseudonym, e.status FROM {BlindIndex._meta.db_table} b "  # noqa: S608  # nosec B608
                 f"JOIN {Enrolment._meta.db_table} e ON e.id = b.enrolment_id "
-                f"WHERE b.platform_id = %s AND b.digest IN ({in_digests}) LIMIT %s",
+                f"WHERE b.platform_id = %s AND b.digest IN ({in_digests}) "
+                "ORDER BY e.pseudonym, e.status LIMIT %s",
                 [platform_id, *digests, MAX_REPORTED_MATCHES],
             )
             matches = [(pseudonym, status) for pseudonym, status in cursor.fetchall()]
@@ -229,7 +231,8 @@ def _matches_earlier(*, platform: Platform, sealed: _SealedEnrolment
             "LEFT JOIN (SELECT DISTINCT e.pseudonym, e.status "
             f"FROM {BlindIndex._meta.db_table} b "
             f"JOIN {Enrolment._meta.db_table} e ON e.id = b.enrolment_id "
-            f"WHERE b.platform_id = %s AND b.digest IN ({in_digests}) LIMIT %s) m ON true",
+            f"WHERE b.platform_id = %s AND b.digest IN ({in_digests}) "
+            "ORDER BY e.pseudonym, e.status LIMIT %s) m ON true",
             [platform_id, *digests, MAX_REPORTED_MATCHES],
         )
         rows = cursor.fetchall()
@@ -404,6 +407,7 @@ def _replay(existing: Enrolment, fingerprint: bytes) -> EnrolmentResult:
             enrolment__created_at__lt=existing.created_at,
         )
         .values_list("enrolment__pseudonym", "enrolment__status")
+        .order_by("enrolment__pseudonym", "enrolment__status")  # as the first answer chose
         .distinct()[:MAX_REPORTED_MATCHES]
     )
     return replace(_answer_from(existing, matches), replayed=True)
