@@ -692,6 +692,22 @@ def webhook_endpoint_update(
     return locked
 
 
+def webhook_delivery_outcome_record(
+    *, delivery: WebhookDelivery, delivered: bool, attempts: int, actor: Actor,
+    **details: Any,
+) -> None:
+    """The audit event that ends a delivery of record: `webhook.delivered`, or
+    `webhook.abandoned` (its last attempt failed, or its endpoint was deleted)."""
+    event_record(
+        event_type="webhook.delivered" if delivered else "webhook.abandoned",
+        actor=actor,
+        object_ref=f"webhook_delivery:{delivery.id}",
+        platform_id=delivery.endpoint.platform_id,
+        details={"event": delivery.event_type, "subject": delivery.subject_ref,
+                 "attempts": attempts, "endpoint": str(delivery.endpoint_id), **details},
+    )
+
+
 @transaction.atomic
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor: Actor | None = None) -> None:
     """Delete the endpoint and its delivery history; the audit log keeps its events.
@@ -706,14 +722,9 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor: Actor | None = 
         .exclude(event_type=WebhookEventType.TEST).order_by("created_at", "id")
     )
     for delivery in owed:
-        event_record(
-            event_type="webhook.abandoned",
-            actor=actor or Actor.system("operator"),
-            object_ref=f"webhook_delivery:{delivery.id}",
-            platform_id=locked.platform_id,
-            details={"event": delivery.event_type, "subject": delivery.subject_ref,
-                     "attempts": delivery.attempts, "endpoint": str(locked.id),
-                     "reason": "endpoint deleted"},
+        webhook_delivery_outcome_record(
+            delivery=delivery, delivered=False, attempts=delivery.attempts,
+            actor=actor or Actor.system("operator"), reason="endpoint deleted",
         )
     _webhook_event("webhook_endpoint.deleted", locked, actor, abandoned_deliveries=len(owed))
     locked.delete()

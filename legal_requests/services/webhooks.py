@@ -29,8 +29,13 @@ from standardwebhooks.webhooks import Webhook
 
 from accounts.models import WebhookAttempt, WebhookDelivery, WebhookEventType
 from accounts.selectors import webhook_endpoints_for_event, webhook_signing_secrets
-from accounts.services import WebhookUrlRejected, webhook_address_allowed, webhook_url_check
-from escrow.log.events import Actor, event_record
+from accounts.services import (
+    WebhookUrlRejected,
+    webhook_address_allowed,
+    webhook_delivery_outcome_record,
+    webhook_url_check,
+)
+from escrow.log.events import Actor
 from legal_requests.models import DisclosureRequest, Release
 from legal_requests.selectors import disclosure_release_fields, disclosure_target_list
 
@@ -350,18 +355,8 @@ def _finish(
                     "delivered" if delivered else (error or status))
         # A test event is the platform's own check, not an event of record.
         if (delivered or final) and delivery.event_type != WebhookEventType.TEST:
-            event_record(
-                event_type="webhook.delivered" if delivered else "webhook.abandoned",
-                actor=Actor.system("webhooks"),
-                object_ref=f"webhook_delivery:{delivery.id}",
-                platform_id=delivery.endpoint.platform_id,
-                details={
-                    "event": delivery.event_type,
-                    "subject": delivery.subject_ref,
-                    "attempts": attempts,
-                    "endpoint": str(delivery.endpoint_id),
-                },
-            )
+            webhook_delivery_outcome_record(delivery=delivery, delivered=delivered,
+                                            attempts=attempts, actor=Actor.system("webhooks"))
             _release_mark_notified(delivery.subject_ref, now)
 
 
