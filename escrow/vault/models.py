@@ -115,9 +115,9 @@ class BlindIndex(models.Model):
         indexes = [
             # The digest first: a signup looks up a few digests on one platform, and with
             # the platform first PostgreSQL could read every index entry of the platform
-            # and filter them, which it did whenever its statistics were missing or stale
-            # (a new, restored or upgraded database): one signup then cost time in
-            # proportion to the platform's enrolments.
+            # and filter them, which it did with statistics taken while the table was
+            # small and in a prepared statement's generic plan: one signup then cost
+            # time in proportion to the platform's enrolments.
             models.Index(fields=["digest", "platform"], name="blind_index_digest"),
             # What a rotation batch reads: the next rows still under the old version.
             models.Index(fields=["version", "id"], name="blind_index_version"),

@@ -1,9 +1,9 @@
 """The blind-index lookup index leads with the digest (see BlindIndex.Meta).
 
-With (platform, digest), PostgreSQL without current statistics (a new, restored or
-upgraded database, before ANALYZE) planned a signup's lookup as a scan of every index
-entry of the platform, filtered by digest. With (digest, platform) no index reads a
-whole platform. The new index is built before the old one is dropped.
+With (platform, digest), PostgreSQL planned a signup's lookup as a scan of every index
+entry of the platform, filtered by digest, when its statistics were taken while the
+table was small, and in a prepared statement's generic plan. With (digest, platform)
+no index reads a whole platform. The new index is built before the old one is dropped.
 """
 
 from django.db import migrations, models
